@@ -1,0 +1,1 @@
+"""Pure nn.Module models, usable without Lightning. One architecture per file."""

@@ -1,0 +1,1 @@
+"""Reusable ops: conv arithmetic, boxes, beam search, gradient checking."""

@@ -1,0 +1,1 @@
+"""Lightning task modules: each wraps any model of its kind."""
