@@ -1,0 +1,168 @@
+"""The base of dlzoo's classification data modules.
+
+A subclass implements ``load()``, returning the splits it has; the base carves a validation split
+out of the training data when the source has none, builds the loaders and exposes what a model
+must be sized to (``input_shape``, ``num_classes``).
+
+Shuffling is a pure function of (seed, epoch) through ``EpochShuffleSampler``, so a resumed run
+sees the same batches as an uninterrupted one, and Lightning's DDP wrapper shards the same order.
+Random augmentations in DataLoader workers (``num_workers > 0``) are seeded per loader, so they are
+not replayed exactly after a resume; with ``num_workers=0`` everything is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
+
+from dlzoo.errors import DlzooError
+
+
+@dataclass
+class Splits:
+    """What a data source provides. ``val``/``test`` are None when the source has no such split."""
+
+    train: Dataset
+    input_shape: tuple[int, ...]
+    class_names: list[str]
+    val: Dataset | None = None
+    test: Dataset | None = None
+
+
+def tensor_dataset(x: np.ndarray, y: np.ndarray, dtype: str = "float32") -> TensorDataset:
+    """Features as ``dtype`` (``float64`` for the course's float64 reproductions), int64 labels."""
+    return TensorDataset(torch.as_tensor(x, dtype=getattr(torch, dtype)), torch.as_tensor(y, dtype=torch.long).reshape(-1))
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random permutation of ``range(n)`` drawn from ``seed + epoch``; Lightning calls ``set_epoch``."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+
+class ClassificationDataModule(L.LightningDataModule):
+    """Shared loader logic.
+
+    Args:
+        batch_size: examples per step, or ``full`` for full-batch gradient descent.
+        val_fraction: share of the training split held out for validation when the source has no
+            validation split; 0 trains on all of it and skips validation.
+        seed: seeds the validation split and the per-epoch shuffles.
+        num_workers: DataLoader worker processes.
+        pin_memory: pinned host memory for faster GPU copies.
+        dtype: feature dtype of array-backed sources (``float64`` with ``trainer.precision=64-true``).
+    """
+
+    name = "data"
+
+    def __init__(
+        self,
+        batch_size: int | str = 64,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__()
+        if not (batch_size == "full" or (isinstance(batch_size, int) and batch_size > 0)):
+            raise DlzooError(f"data.batch_size must be a positive integer or 'full', got {batch_size!r}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise DlzooError(f"data.val_fraction must lie in [0, 1), got {val_fraction}")
+        self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
+        if dtype not in ("float32", "float64"):
+            raise DlzooError(f"data.dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.num_workers, self.pin_memory, self.dtype = num_workers, pin_memory, dtype
+        self.splits: Splits | None = None
+
+    def load(self) -> Splits:
+        raise NotImplementedError
+
+    def tensors(self, x: np.ndarray, y: np.ndarray) -> TensorDataset:
+        return tensor_dataset(x, y, self.dtype)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is not None:
+            return
+        splits = self.load()
+        if len(splits.train) == 0:
+            raise DlzooError(f"data '{self.name}' has an empty training split")
+        if splits.val is None and self.val_fraction > 0:
+            splits.train, splits.val = self._hold_out(splits.train)
+        self.splits = splits
+
+    def _hold_out(self, train: Dataset) -> tuple[Dataset, Dataset]:
+        n = len(train)
+        n_val = max(1, round(self.val_fraction * n))
+        if n_val >= n:
+            raise DlzooError(f"data.val_fraction={self.val_fraction} leaves no training examples out of {n}")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        return Subset(train, order[n_val:]), Subset(train, order[:n_val])
+
+    def _require_setup(self) -> Splits:
+        if self.splits is None:
+            self.setup()
+        assert self.splits is not None
+        return self.splits
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self._require_setup().input_shape)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._require_setup().class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def _batch(self, dataset: Dataset) -> int:
+        return len(dataset) if self.batch_size == "full" else int(self.batch_size)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else None
+        return DataLoader(
+            dataset,
+            batch_size=self._batch(dataset),
+            sampler=sampler,
+            # A loader draws a seed for its workers each time it starts iterating. With a generator of
+            # its own that draw leaves the global RNG (dropout's) alone, so when Lightning starts the
+            # iterator (before or after the epoch hooks, resumed or not) cannot change the weights.
+            generator=torch.Generator().manual_seed(self.seed),
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self._require_setup().train, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        val = self._require_setup().val
+        return self._loader(val, shuffle=False) if val is not None else []
+
+    def test_dataloader(self) -> DataLoader | list:
+        test = self._require_setup().test
+        return self._loader(test, shuffle=False) if test is not None else []
+
+    def eval_dataloaders(self) -> dict[str, DataLoader]:
+        """Every split, unshuffled, for the final metrics (training data in eval mode included)."""
+        splits = self._require_setup()
+        named = {"train": splits.train, "val": splits.val, "test": splits.test}
+        return {name: self._loader(ds, shuffle=False) for name, ds in named.items() if ds is not None}

@@ -1,0 +1,83 @@
+"""What every dlzoo task module shares: building the network and optimiser from plain config
+dicts, the divergence guard, and the metadata that lets ``dlzoo-eval`` rebuild a run from its
+checkpoint alone.
+
+Hyperparameters are stored as plain dicts and lists (``_target_`` dicts, as in the Hydra configs):
+a checkpoint then loads with ``load_from_checkpoint`` in a fresh process under torch's
+``weights_only=True`` default, with no Hydra object inside.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from dlzoo.config import to_plain
+from dlzoo.errors import DlzooError
+
+
+def build(config: dict[str, Any] | None, **kwargs: Any) -> Any:
+    """Instantiate a ``_target_`` dict (a ``_partial_`` one gives a partial, then called by the caller)."""
+    if config is None:
+        return None
+    try:
+        return instantiate(config, **kwargs)
+    except Exception as err:  # Hydra wraps the real error; surface it in one sentence
+        cause = err.__cause__ or err
+        raise DlzooError(f"cannot build {config.get('_target_', config)}: {type(cause).__name__}: {cause}") from err
+
+
+class TaskModule(L.LightningModule):
+    """Base of the task modules.
+
+    Args:
+        net: ``_target_`` dict of the network (any nn.Module of ``dlzoo.models`` or elsewhere).
+        optimizer: ``_partial_`` ``_target_`` dict of a torch optimizer, e.g. ``torch.optim.Adam``.
+        scheduler: optional ``_partial_`` ``_target_`` dict of an LR scheduler.
+        scheduler_interval: step the scheduler every ``epoch`` or every ``step``.
+        **task_hparams: the subclass's own hyperparameters, saved with these.
+    """
+
+    def __init__(
+        self,
+        net: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        scheduler_interval: str = "epoch",
+        **task_hparams: Any,
+    ) -> None:
+        super().__init__()
+        if scheduler_interval not in ("epoch", "step"):
+            raise DlzooError(f"model.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        hparams = dict(net=net, optimizer=optimizer, scheduler=scheduler, scheduler_interval=scheduler_interval)
+        self.save_hyperparameters({name: to_plain(value) for name, value in {**hparams, **task_hparams}.items()})
+        self.net: nn.Module = build(self.hparams.net)
+        self.run_metadata: dict[str, Any] = {}  # set by the runner: the data config, for dlzoo-eval
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build(self.hparams.optimizer)(params=self.parameters())
+        if self.hparams.scheduler is None:
+            return optimizer
+        scheduler = build(self.hparams.scheduler)(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}
+
+    def check_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Stop the run, saying where, when the training loss stops being a finite number."""
+        if not torch.isfinite(loss):
+            lrs = [group["lr"] for group in self.trainer.optimizers[0].param_groups] if self.trainer.optimizers else []
+            raise DlzooError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx} "
+                f"(global step {self.global_step}, learning rate {lrs}). The run diverged: lower the learning rate, "
+                f"add gradient clipping (trainer.gradient_clip_val) or check the data for NaN/inf values."
+            )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        cls = type(self)
+        checkpoint["dlzoo"] = {"task": f"{cls.__module__}.{cls.__qualname__}", **self.run_metadata}

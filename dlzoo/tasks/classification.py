@@ -1,0 +1,88 @@
+"""Classification task: any network that maps inputs to logits, binary or multi-class.
+
+A network with one output unit is a binary classifier, trained as the course does:
+``y_hat = sigmoid(z)``, cost ``-1/m sum [y log y_hat + (1-y) log(1-y_hat)]`` (BCE on logits). With
+K >= 2 outputs it is a softmax classifier with cross-entropy. The optional L2 term is the course's
+``lambda / (2m) * sum_l ||W[l]||_F^2`` over every weight matrix and filter bank (biases and
+batch-norm parameters excluded), with m the examples in the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlzoo.errors import DlzooError
+from dlzoo.tasks.base import TaskModule
+
+
+def l2_penalty(net: nn.Module) -> torch.Tensor:
+    """sum_l ||W[l]||_F^2 over the weights of linear and conv layers."""
+    weights = [m.weight for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    return sum((w.pow(2).sum() for w in weights), torch.zeros((), device=weights[0].device if weights else None))
+
+
+class ClassificationTask(TaskModule):
+    """Binary (sigmoid + BCE) or multi-class (softmax + CE) classification of any ``net``.
+
+    Args:
+        net, optimizer, scheduler, scheduler_interval: see ``TaskModule``.
+        l2_lambda: the course's L2 regularisation strength lambda (0 disables it).
+    """
+
+    def __init__(
+        self,
+        net: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        scheduler_interval: str = "epoch",
+        l2_lambda: float = 0.0,
+    ) -> None:
+        super().__init__(net, optimizer, scheduler, scheduler_interval, l2_lambda=l2_lambda)
+        self.eval_splits: list[str] = ["test"]  # names of the test dataloaders, in order (set by the runner)
+
+    def loss_and_correct(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean data loss and the number of correct predictions of one batch."""
+        if logits.ndim != 2:
+            raise DlzooError(f"the network must return logits of shape (batch, classes), got {tuple(logits.shape)}")
+        if logits.shape[1] == 1:  # binary: one sigmoid unit
+            z = logits.squeeze(1)  # (B,)
+            loss = F.binary_cross_entropy_with_logits(z, y.to(z.dtype))
+            correct = ((z > 0).long() == y).sum()
+        else:
+            loss = F.cross_entropy(logits, y)
+            correct = (logits.argmax(1) == y).sum()
+        return loss, correct
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        loss, correct = self.loss_and_correct(self(x), y)
+        if stage == "train" and self.hparams.l2_lambda:
+            loss = loss + self.hparams.l2_lambda / (2 * len(y)) * l2_penalty(self.net)
+        # epoch values are exact means over examples: Lightning weights each batch by batch_size
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log(f"{stage}/acc", correct / len(y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._step(batch, "train")
+        self.check_finite(loss, batch_idx)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        x, y = batch
+        loss, correct = self.loss_and_correct(self(x), y)
+        stage = self.eval_splits[dataloader_idx]
+        self.log(f"{stage}/loss", loss, batch_size=len(y), add_dataloader_idx=False)
+        self.log(f"{stage}/acc", correct / len(y), batch_size=len(y), add_dataloader_idx=False)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        logits = self(x)
+        return torch.sigmoid(logits) if logits.shape[1] == 1 else logits.softmax(1)
