@@ -136,12 +136,8 @@ def train(cfg: DictConfig) -> float | None:
     datamodule.prepare_data()
     datamodule.setup("fit")
     bind_net_to_data(cfg.model.net, datamodule, cfg)
-    model: TaskModule = build(to_plain(cfg.model), _recursive_=False)
-    model.run_metadata = {"data": to_plain(cfg.data), "precision": str(cfg.trainer.get("precision", "32-true"))}
-    check_model_fits_data(model, datamodule, cfg)
 
     callbacks = [*instantiate_group(cfg.get("callbacks")), RNGState()]
-    loggers = instantiate_group(cfg.get("logger"))
     if datamodule.splits.val is None:
         monitored = [c for c in callbacks if str(getattr(c, "monitor", None) or "").startswith("val/")]
         if monitored:
@@ -149,7 +145,14 @@ def train(cfg: DictConfig) -> float | None:
                 f"data has no validation split (data.val_fraction=0) but callbacks monitor "
                 f"{sorted({c.monitor for c in monitored})}; set data.val_fraction>0 or callbacks to monitor a train/ metric"
             )
+    loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = build(to_plain(cfg.trainer), callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+    # Under the trainer's precision (float64 for 64-true), so initial weights are created in it,
+    # not rounded to float32 first.
+    with trainer.init_module(empty_init=False):
+        model: TaskModule = build(to_plain(cfg.model), _recursive_=False)
+    model.run_metadata = {"data": to_plain(cfg.data), "precision": str(cfg.trainer.get("precision", "32-true"))}
+    check_model_fits_data(model, datamodule, cfg)
     save_config(cfg, output_dir)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -158,6 +161,9 @@ def train(cfg: DictConfig) -> float | None:
     eval_ckpt = best if cfg.get("eval_ckpt") == "best" and best else None
     metrics = evaluate_splits(trainer, model, datamodule, eval_ckpt)
     metrics["epochs"] = float(trainer.current_epoch)
+    for callback in callbacks:  # callbacks that measure something of their own (e.g. a cost history)
+        if hasattr(callback, "final_metrics"):
+            metrics.update(callback.final_metrics())
     if trainer.is_global_zero:
         write_metrics(metrics, output_dir)
     summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.endswith(("acc", "loss")))

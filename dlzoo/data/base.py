@@ -55,6 +55,18 @@ class EpochShuffleSampler(Sampler[int]):
         return iter(torch.randperm(self.n, generator=generator).tolist())
 
 
+class CourseShuffleSampler(EpochShuffleSampler):
+    """The course's mini-batch order (C2W2 ``random_mini_batches``): before epoch e = 1, 2, ...
+    ``np.random.seed(10 + e)`` then ``np.random.permutation(m)``. Lightning counts epochs from 0,
+    so epoch e here uses seed ``seed + e + 1`` with ``seed`` 10."""
+
+    def __iter__(self):
+        return iter(np.random.RandomState(self.seed + self.epoch + 1).permutation(self.n).tolist())
+
+
+SHUFFLES = {"torch": EpochShuffleSampler, "course": CourseShuffleSampler}
+
+
 class ClassificationDataModule(L.LightningDataModule):
     """Shared loader logic.
 
@@ -63,6 +75,9 @@ class ClassificationDataModule(L.LightningDataModule):
         val_fraction: share of the training split held out for validation when the source has no
             validation split; 0 trains on all of it and skips validation.
         seed: seeds the validation split and the per-epoch shuffles.
+        shuffle: the per-epoch order of training examples: ``torch`` (a permutation drawn from
+            seed + epoch), ``course`` (the course's NumPy order, seed 10 + epoch from 1; use
+            ``seed=10``) or ``none`` (always the stored order).
         num_workers: DataLoader worker processes.
         pin_memory: pinned host memory for faster GPU copies.
         dtype: feature dtype of array-backed sources (``float64`` with ``trainer.precision=64-true``).
@@ -78,6 +93,7 @@ class ClassificationDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         dtype: str = "float32",
+        shuffle: str = "torch",
     ) -> None:
         super().__init__()
         if not (batch_size == "full" or (isinstance(batch_size, int) and batch_size > 0)):
@@ -87,7 +103,9 @@ class ClassificationDataModule(L.LightningDataModule):
         self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
         if dtype not in ("float32", "float64"):
             raise DlzooError(f"data.dtype must be 'float32' or 'float64', got {dtype!r}")
-        self.num_workers, self.pin_memory, self.dtype = num_workers, pin_memory, dtype
+        if shuffle not in (*SHUFFLES, "none"):
+            raise DlzooError(f"data.shuffle must be one of {[*SHUFFLES, 'none']}, got {shuffle!r}")
+        self.num_workers, self.pin_memory, self.dtype, self.shuffle = num_workers, pin_memory, dtype, shuffle
         self.splits: Splits | None = None
 
     def load(self) -> Splits:
@@ -136,7 +154,7 @@ class ClassificationDataModule(L.LightningDataModule):
         return len(dataset) if self.batch_size == "full" else int(self.batch_size)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else None
+        sampler = SHUFFLES[self.shuffle](len(dataset), self.seed) if shuffle and self.shuffle != "none" else None
         return DataLoader(
             dataset,
             batch_size=self._batch(dataset),

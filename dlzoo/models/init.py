@@ -12,7 +12,10 @@ name           scale                           reference
 ``he``         ``sqrt(2 / n_prev)``            He et al. 2015, "Delving deep ..."
 =============  ==============================  ====================================
 
-Biases start at zero in every scheme, as in the course. ``xavier`` here is the course's
+Biases start at zero in every scheme, as in the course. ``numpy_init_`` draws the weights the
+way the notebooks do, from NumPy's legacy global generator after ``np.random.seed(seed)``, layer
+after layer (``W[l] = np.random.randn(n_l, n_{l-1}) * scale``), so a run starts from exactly the
+course's numbers. ``xavier`` here is the course's
 ``1/sqrt(n_prev)`` form, not Glorot's ``sqrt(2/(n_in+n_out))`` uniform variant.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -47,3 +51,20 @@ def init_linear_(layer: nn.Linear, scheme: str, random_scale: float = 0.01) -> N
     layer.weight.normal_(0.0, 1.0).mul_(init_scale(scheme, layer.in_features, random_scale))
     if layer.bias is not None:
         layer.bias.zero_()
+
+
+@torch.no_grad()
+def numpy_init_(layers: list[nn.Linear], scheme: str, seed: int, random_scale: float = 0.01) -> None:
+    """The course's initialisation: ``RandomState(seed)`` (the stream of ``np.random.seed(seed)``)
+    draws ``randn(n_l, n_prev) * scale`` for each layer in order; biases are zero. ``zeros``
+    draws nothing, like the course's ``initialize_parameters_zeros``."""
+    rng = np.random.RandomState(seed)
+    for layer in layers:
+        if scheme == "zeros":
+            layer.weight.zero_()
+        else:
+            scale = init_scale(scheme, layer.in_features, random_scale)
+            drawn = rng.randn(layer.out_features, layer.in_features) * scale  # (n_l, n_prev), W's own layout
+            layer.weight.copy_(torch.from_numpy(drawn))
+        if layer.bias is not None:
+            layer.bias.zero_()

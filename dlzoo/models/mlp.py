@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dlzoo.models.init import init_linear_
+from dlzoo.models.init import init_linear_, numpy_init_
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
@@ -52,6 +52,8 @@ class MLP(nn.Module):
         keep_prob: dropout keep probability, one float for every hidden layer or one per hidden
             layer; 1.0 disables dropout. The output layer never drops.
         batch_norm: batch norm between each hidden linear layer and its activation.
+        numpy_seed: draw the initial weights from NumPy as the course does (``np.random.seed``,
+            then layer by layer); None draws them from torch.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class MLP(nn.Module):
         init_scale: float = 0.01,
         keep_prob: float | Sequence[float] = 1.0,
         batch_norm: bool = False,
+        numpy_seed: int | None = None,
     ) -> None:
         super().__init__()
         hidden_sizes = list(hidden_sizes)
@@ -89,6 +92,8 @@ class MLP(nn.Module):
         init_linear_(head, init, init_scale)
         layers.append(head)
         self.layers = nn.Sequential(*layers)
+        if numpy_seed is not None:
+            numpy_init_([m for m in self.layers if isinstance(m, nn.Linear)], init, numpy_seed, init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(1)  # (B, n_0)
