@@ -26,6 +26,9 @@ filters, ReLU, max pools, FC 120 and 84, softmax 10. Its parameter counts, as Py
 The course's table lists 208 / 416 / 48,001 / 10,081 / 841: it counts a conv layer as
 ``(f*f + 1) * n_filters`` (one input channel) and a dense layer as ``n_in * n_out + 1`` (one bias);
 ``course_table_param_counts`` reproduces those numbers from the same layer table.
+
+Like every dlzoo CNN it has ``stem`` (empty here), ``stages`` (the conv/pool table) and ``head``
+(the fully connected layers), so the fine-tuning helpers of ``dlzoo.models.pretrained`` apply.
 """
 
 from __future__ import annotations
@@ -82,14 +85,15 @@ class LeNet5(nn.Module):
             else:
                 raise ValueError(f"unknown layer kind {kind!r} in the LeNet table")
             side = (side - kernel) // stride + 1  # floor((n + 2p - f) / s + 1) with p = 0
-        self.features = nn.Sequential(*features)
+        self.stem = nn.Identity()
+        self.stages = nn.Sequential(*features)
 
         classifier: list[nn.Module] = [nn.Flatten()]
         sizes = [channels * side * side, *fc_sizes]
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             classifier += [nn.Linear(n_in, n_out), make_activation(activation)]
         classifier.append(nn.Linear(sizes[-1], num_classes))
-        self.classifier = nn.Sequential(*classifier)
+        self.head = nn.Sequential(*classifier)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.input_size, self.input_size):
@@ -97,7 +101,7 @@ class LeNet5(nn.Module):
                 f"LeNet5 expects images of shape (B, {self.in_channels}, {self.input_size}, {self.input_size}), "
                 f"got {tuple(x.shape)}"
             )
-        return self.classifier(self.features(x))  # (B, num_classes)
+        return self.head(self.stages(self.stem(x)))  # (B, num_classes)
 
 
 def lenet5_classic(in_channels: int = 1, num_classes: int = 10) -> LeNet5:
@@ -114,7 +118,7 @@ def course_table_param_counts(model: LeNet5) -> list[int]:
     """Parameter counts the way the course's table counts them: ``(f*f + 1) * filters`` for a conv
     layer (one input channel per filter, plus a bias) and ``n_in * n_out + 1`` for a dense layer."""
     counts = []
-    for layer in [*model.features, *model.classifier]:
+    for layer in [*model.stages, *model.head]:
         if isinstance(layer, nn.Conv2d):
             f = layer.kernel_size[0]
             counts.append((f * f + 1) * layer.out_channels)

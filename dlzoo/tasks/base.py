@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from dlzoo.config import to_plain
+from dlzoo.models.pretrained import param_groups
 from dlzoo.errors import DlzooError
 
 
@@ -39,6 +40,11 @@ class TaskModule(L.LightningModule):
         optimizer: ``_partial_`` ``_target_`` dict of a torch optimizer, e.g. ``torch.optim.Adam``.
         scheduler: optional ``_partial_`` ``_target_`` dict of an LR scheduler.
         scheduler_interval: step the scheduler every ``epoch`` or every ``step``.
+        backbone_lr_mult: with a CNN of dlzoo's stem/stages/head interface, the backbone trains at
+            ``lr * backbone_lr_mult`` (fine-tuning); None trains every parameter at ``lr``.
+        compile: wrap the network with ``torch.compile`` when training starts.
+        channels_last: NHWC memory layout for conv nets (``auto``: on CUDA only, where cuDNN's
+            tensor-core kernels want it).
         **task_hparams: the subclass's own hyperparameters, saved with these.
     """
 
@@ -48,21 +54,45 @@ class TaskModule(L.LightningModule):
         optimizer: dict[str, Any],
         scheduler: dict[str, Any] | None = None,
         scheduler_interval: str = "epoch",
+        backbone_lr_mult: float | None = None,
+        compile: bool = False,
+        channels_last: bool | str = "auto",
         **task_hparams: Any,
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
             raise DlzooError(f"model.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
-        hparams = dict(net=net, optimizer=optimizer, scheduler=scheduler, scheduler_interval=scheduler_interval)
+        hparams = dict(
+            net=net, optimizer=optimizer, scheduler=scheduler, scheduler_interval=scheduler_interval,
+            backbone_lr_mult=backbone_lr_mult, compile=compile, channels_last=channels_last,
+        )
         self.save_hyperparameters({name: to_plain(value) for name, value in {**hparams, **task_hparams}.items()})
         self.net: nn.Module = build(self.hparams.net)
         self.run_metadata: dict[str, Any] = {}  # set by the runner: the data config, for dlzoo-eval
 
+        self.channels_last = False  # decided in setup(), once the device is known
+        self._compiled: Any = None  # torch.compile(net), kept out of the module tree (and state_dict keys)
+
+    def setup(self, stage: str) -> None:
+        mode = self.hparams.channels_last
+        has_conv = any(isinstance(m, nn.Conv2d) for m in self.net.modules())
+        self.channels_last = has_conv and (mode is True or (mode == "auto" and self.device.type == "cuda"))
+        if self.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        if self.hparams.compile and self._compiled is None:
+            object.__setattr__(self, "_compiled", torch.compile(self.net))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return (self._compiled or self.net)(x)
 
     def configure_optimizers(self) -> Any:
-        optimizer = build(self.hparams.optimizer)(params=self.parameters())
+        if self.hparams.backbone_lr_mult is None:
+            params = self.parameters()
+        else:
+            params = param_groups(self.net, self.hparams.optimizer["lr"], self.hparams.backbone_lr_mult)
+        optimizer = build(self.hparams.optimizer)(params=params)
         if self.hparams.scheduler is None:
             return optimizer
         scheduler = build(self.hparams.scheduler)(optimizer=optimizer)

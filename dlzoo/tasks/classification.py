@@ -5,6 +5,10 @@ A network with one output unit is a binary classifier, trained as the course doe
 K >= 2 outputs it is a softmax classifier with cross-entropy. The optional L2 term is the course's
 ``lambda / (2m) * sum_l ||W[l]||_F^2`` over every weight matrix and filter bank (biases and
 batch-norm parameters excluded), with m the examples in the batch.
+
+A network may return auxiliary logits besides its main ones (GoogLeNet in training returns a
+named tuple ``(logits, aux1, aux2)``): each auxiliary loss is added with weight ``aux_weight``
+(0.3 in Szegedy et al. 2015, "Going deeper with convolutions", section 5); accuracy is the main head's.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ class ClassificationTask(TaskModule):
     """Binary (sigmoid + BCE) or multi-class (softmax + CE) classification of any ``net``.
 
     Args:
-        net, optimizer, scheduler, scheduler_interval: see ``TaskModule``.
+        net, optimizer, scheduler, scheduler_interval, **task_options: see ``TaskModule``.
         l2_lambda: the course's L2 regularisation strength lambda (0 disables it).
+        aux_weight: weight of auxiliary classifiers' losses.
     """
 
     def __init__(
@@ -40,8 +45,10 @@ class ClassificationTask(TaskModule):
         scheduler: dict[str, Any] | None = None,
         scheduler_interval: str = "epoch",
         l2_lambda: float = 0.0,
+        aux_weight: float = 0.3,
+        **task_options: Any,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval, l2_lambda=l2_lambda)
+        super().__init__(net, optimizer, scheduler, scheduler_interval, l2_lambda=l2_lambda, aux_weight=aux_weight, **task_options)
         self.eval_splits: list[str] = ["test"]  # names of the test dataloaders, in order (set by the runner)
 
     def loss_and_correct(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +66,13 @@ class ClassificationTask(TaskModule):
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
-        loss, correct = self.loss_and_correct(self(x), y)
+        out = self(x)
+        if isinstance(out, tuple):  # (logits, *auxiliary logits)
+            logits, *aux = out
+            loss, correct = self.loss_and_correct(logits, y)
+            loss = loss + self.hparams.aux_weight * sum(self.loss_and_correct(a, y)[0] for a in aux)
+        else:
+            loss, correct = self.loss_and_correct(out, y)
         if stage == "train" and self.hparams.l2_lambda:
             loss = loss + self.hparams.l2_lambda / (2 * len(y)) * l2_penalty(self.net)
         # epoch values are exact means over examples: Lightning weights each batch by batch_size
