@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dlzoo.callbacks import RNGState
 from dlzoo.checkpoint import AtomicCheckpointIO, read_checkpoint
 from dlzoo.config import CONFIG_DIR, to_plain
-from dlzoo.data.base import ClassificationDataModule
 from dlzoo.errors import DlzooError
 from dlzoo.tasks.base import TaskModule, build
 
@@ -44,59 +42,23 @@ def config_choice(group: str, cfg: DictConfig) -> str:
         return str(cfg.get("_target_", group))
 
 
-def bind_net_to_data(net: DictConfig, datamodule: ClassificationDataModule, cfg: DictConfig) -> None:
+def bind_net_to_data(net: DictConfig, sizes: dict[str, tuple[Any, tuple]], model_name: str, data_name: str) -> None:
     """Fill the network's data-dependent sizes left as null, and refuse the ones that contradict the data.
 
-    ``in_features`` is the flattened example size, ``in_channels`` the first axis of an image, and
-    ``num_classes`` the number of classes, or 1 for a two-class problem (one sigmoid unit, as in the
-    course; set it to 2 explicitly for a softmax head).
+    ``sizes`` comes from the data module's ``net_sizes()``: for each key (``in_features``,
+    ``num_classes``, ``vocab_size``, ...) the value to fill in and the values that fit the data.
     """
-    shape, classes = datamodule.input_shape, datamodule.num_classes
-    wanted = {
-        "in_features": (math.prod(shape), (math.prod(shape),)),
-        "in_channels": (shape[0], (shape[0],)),
-        "num_classes": (1 if classes == 2 else classes, (classes, 1) if classes == 2 else (classes,)),
-    }
-    model_name, data_name = config_choice("model", cfg.model), config_choice("data", cfg.data)
     with open_dict(net):
-        for key, (default, allowed) in wanted.items():
+        for key, (default, allowed) in sizes.items():
             if key not in net:
                 continue
             if net[key] is None:
                 net[key] = default
             elif net[key] not in allowed:
                 raise DlzooError(
-                    f"model '{model_name}' has model.net.{key}={net[key]} but data '{data_name}' gives "
-                    f"{allowed[0]} (examples of shape {shape}, {classes} classes). Drop the override or set it to {allowed[0]}."
+                    f"model '{model_name}' has model.net.{key}={net[key]} but data '{data_name}' gives {default}. "
+                    f"Drop the override or set it to {default}."
                 )
-
-
-def check_model_fits_data(model: TaskModule, datamodule: ClassificationDataModule, cfg: DictConfig) -> None:
-    """Run two training examples through the network before training, so a shape mismatch is
-    reported in one sentence rather than deep inside the first training step."""
-    dataset = datamodule.splits.train
-    x = torch.stack([dataset[i][0] for i in range(min(2, len(dataset)))])  # (2, *input_shape)
-    param = next(model.net.parameters(), None)
-    if param is not None:
-        x = x.to(param.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except (RuntimeError, ValueError) as err:
-        raise DlzooError(
-            f"model '{config_choice('model', cfg.model)}' cannot take the examples of data '{config_choice('data', cfg.data)}' "
-            f"(shape {tuple(x.shape[1:])}): {str(err).splitlines()[0]}"
-        ) from err
-    finally:
-        model.train(was_training)
-    expected = 1 if datamodule.num_classes == 2 else datamodule.num_classes
-    if out.ndim == 2 and out.shape[1] not in (expected, datamodule.num_classes):
-        raise DlzooError(
-            f"model '{config_choice('model', cfg.model)}' outputs {out.shape[1]} logits but data has "
-            f"{datamodule.num_classes} classes; set model.net.num_classes={expected}"
-        )
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:
@@ -115,8 +77,8 @@ def write_metrics(metrics: dict[str, float], output_dir: Path) -> None:
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 
-def evaluate_splits(trainer: L.Trainer, model: TaskModule, datamodule: ClassificationDataModule, ckpt_path: str | None) -> dict[str, float]:
-    """Loss and accuracy of every split in eval mode, with the weights of ``ckpt_path`` (or current)."""
+def evaluate_splits(trainer: L.Trainer, model: TaskModule, datamodule: L.LightningDataModule, ckpt_path: str | None) -> dict[str, float]:
+    """The task's test metrics on every split, in eval mode, with the weights of ``ckpt_path`` (or current)."""
     loaders = datamodule.eval_dataloaders()
     model.eval_splits = list(loaders)
     results = trainer.test(model, dataloaders=list(loaders.values()), ckpt_path=ckpt_path, verbose=False)
@@ -132,13 +94,14 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.get("ckpt_path"):
         read_checkpoint(cfg.ckpt_path)  # a missing or corrupt file fails here, readably
 
-    datamodule: ClassificationDataModule = build(to_plain(cfg.data))
+    datamodule: L.LightningDataModule = build(to_plain(cfg.data))
     datamodule.prepare_data()
     datamodule.setup("fit")
-    bind_net_to_data(cfg.model.net, datamodule, cfg)
+    model_name, data_name = config_choice("model", cfg.model), config_choice("data", cfg.data)
+    bind_net_to_data(cfg.model.net, datamodule.net_sizes(), model_name, data_name)
 
     callbacks = [*instantiate_group(cfg.get("callbacks")), RNGState()]
-    if datamodule.splits.val is None:
+    if not datamodule.has_validation:
         monitored = [c for c in callbacks if str(getattr(c, "monitor", None) or "").startswith("val/")]
         if monitored:
             raise DlzooError(
@@ -151,8 +114,12 @@ def train(cfg: DictConfig) -> float | None:
     # not rounded to float32 first.
     with trainer.init_module(empty_init=False):
         model: TaskModule = build(to_plain(cfg.model), _recursive_=False)
-    model.run_metadata = {"data": to_plain(cfg.data), "precision": str(cfg.trainer.get("precision", "32-true"))}
-    check_model_fits_data(model, datamodule, cfg)
+    model.run_metadata = {
+        "data": to_plain(cfg.data),
+        "precision": str(cfg.trainer.get("precision", "32-true")),
+        "data_state": datamodule.checkpoint_metadata(),  # e.g. a vocabulary, for predictions from the checkpoint alone
+    }
+    model.check_fits(datamodule, model_name, data_name)
     save_config(cfg, output_dir)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -12,6 +12,7 @@ not replayed exactly after a resume; with ``num_workers=0`` everything is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import lightning as L
@@ -149,6 +150,28 @@ class ClassificationDataModule(L.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def net_sizes(self) -> dict[str, tuple[int, tuple[int, ...]]]:
+        """Sizes a network takes from this data: the value to fill in and the values that fit.
+
+        ``in_features`` is the flattened example size, ``in_channels`` the first axis of an image, and
+        ``num_classes`` the number of classes, or 1 for a two-class problem (one sigmoid unit, as in
+        the course; 2, a softmax head, fits too).
+        """
+        shape, classes = self.input_shape, self.num_classes
+        return {
+            "in_features": (math.prod(shape), (math.prod(shape),)),
+            "in_channels": (shape[0], (shape[0],)),
+            "num_classes": (1, (1, 2)) if classes == 2 else (classes, (classes,)),
+        }
+
+    @property
+    def has_validation(self) -> bool:
+        return self._require_setup().val is not None
+
+    def checkpoint_metadata(self) -> dict:
+        """Plain values a checkpoint needs to use the model on new inputs: the class names."""
+        return {"class_names": self.class_names}
 
     def _batch(self, dataset: Dataset) -> int:
         return len(dataset) if self.batch_size == "full" else int(self.batch_size)

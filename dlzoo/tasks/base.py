@@ -69,6 +69,7 @@ class TaskModule(L.LightningModule):
         self.save_hyperparameters({name: to_plain(value) for name, value in {**hparams, **task_hparams}.items()})
         self.net: nn.Module = build(self.hparams.net)
         self.run_metadata: dict[str, Any] = {}  # set by the runner: the data config, for dlzoo-eval
+        self.eval_splits: list[str] = ["test"]  # names of the test dataloaders, in order (set by the runner)
 
         self.channels_last = False  # decided in setup(), once the device is known
         self._compiled: Any = None  # torch.compile(net), kept out of the module tree (and state_dict keys)
@@ -97,6 +98,9 @@ class TaskModule(L.LightningModule):
             return optimizer
         scheduler = build(self.hparams.scheduler)(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}
+
+    def check_fits(self, datamodule: L.LightningDataModule, model_name: str, data_name: str) -> None:
+        """Raise a one-sentence DlzooError if the network cannot take the data (before any training)."""
 
     def check_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
         """Stop the run, saying where, when the training loss stops being a finite number."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,7 +50,30 @@ class ClassificationTask(TaskModule):
         **task_options: Any,
     ) -> None:
         super().__init__(net, optimizer, scheduler, scheduler_interval, l2_lambda=l2_lambda, aux_weight=aux_weight, **task_options)
-        self.eval_splits: list[str] = ["test"]  # names of the test dataloaders, in order (set by the runner)
+
+    def check_fits(self, datamodule: L.LightningDataModule, model_name: str, data_name: str) -> None:
+        """Run two training examples through the network, so that a shape mismatch is reported in one
+        sentence rather than deep inside the first training step."""
+        dataset = datamodule.splits.train
+        x = torch.stack([dataset[i][0] for i in range(min(2, len(dataset)))])  # (2, *input_shape)
+        param = next(self.net.parameters(), None)
+        if param is not None:
+            x = x.to(param.dtype)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                out = self(x)
+        except (RuntimeError, ValueError) as err:
+            raise DlzooError(
+                f"model '{model_name}' cannot take the examples of data '{data_name}' "
+                f"(shape {tuple(x.shape[1:])}): {str(err).splitlines()[0]}"
+            ) from err
+        finally:
+            self.train(was_training)
+        _, fitting = datamodule.net_sizes()["num_classes"]
+        if out.ndim == 2 and out.shape[1] not in fitting:
+            raise DlzooError(f"model '{model_name}' outputs {out.shape[1]} logits but data '{data_name}' has {datamodule.num_classes} classes")
 
     def loss_and_correct(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean data loss and the number of correct predictions of one batch."""
