@@ -55,12 +55,23 @@ def test_optuna_random_search_on_a_log_scale(tmp_path):
     assert "best_params" in (tmp_path / "sweep" / "optimization_results.yaml").read_text()
 
 
-def test_imagefolder_trains_from_the_command_line(tmp_path):
+def test_imagefolder_trains_and_predicts_from_the_command_line(tmp_path):
     make_image_folder(tmp_path / "images", per_class=12, size=36)
-    result = cli(
+    train = cli(
         "dlzoo.train", "model=lenet5", "data=imagefolder", f"data.root={tmp_path / 'images'}", "data.image_size=32",
-        "data.num_workers=0", "trainer.max_epochs=2", "logger=none", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path,
+        "data.num_workers=0", "trainer.max_epochs=1", "logger=none", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert train.returncode == 0, train.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert {"train/acc", "val/acc", "test/acc"} <= metrics.keys()
+    result = cli(
+        "dlzoo.predict", f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt", str(tmp_path / "images" / "bee"),
+        f"hydra.run.dir={tmp_path}/pred", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()[-12:]
+    assert len(lines) == 12
+    for line in lines:
+        path, label, prob = line.split("\t")
+        assert path.endswith(".png") and label in ("ant", "bee") and 0.5 <= float(prob) <= 1.0
+    assert (tmp_path / "pred" / "predictions.txt").read_text().strip().splitlines() == lines

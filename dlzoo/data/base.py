@@ -173,6 +173,10 @@ class ClassificationDataModule(L.LightningDataModule):
         """Plain values a checkpoint needs to use the model on new inputs: the class names."""
         return {"class_names": self.class_names}
 
+    def predict_transform(self):
+        """PIL image -> model input tensor, for predictions on image files."""
+        raise DlzooError(f"data '{self.name}' does not read image files; predictions need image data")
+
     def _batch(self, dataset: Dataset) -> int:
         return len(dataset) if self.batch_size == "full" else int(self.batch_size)
 

@@ -55,6 +55,12 @@ class TorchvisionDataModule(ClassificationDataModule):
             steps.append(transforms.CenterCrop(self.pad_to))  # pads with zeros around the centre
         return transforms.Compose(steps)
 
+    def predict_transform(self) -> transforms.Compose:
+        channels = TORCHVISION_SETS[self.name][1][0]
+        side = TORCHVISION_SETS[self.name][1][-1]
+        resize = [transforms.Grayscale()] if channels == 1 else [transforms.Lambda(lambda im: im.convert("RGB"))]
+        return transforms.Compose([*resize, transforms.Resize((side, side)), self._transform(False)])
+
     def _dataset(self, train: bool, augment: bool = False):
         cls = TORCHVISION_SETS[self.name][0]
         try:
@@ -115,6 +121,9 @@ class ImageFolderDataModule(ClassificationDataModule):
         else:
             steps = [transforms.Resize(size), transforms.CenterCrop(size)]
         return transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(self.mean, self.std)])
+
+    def predict_transform(self) -> transforms.Compose:
+        return transforms.Compose([transforms.Lambda(lambda im: im.convert("RGB")), self._transform(False)])
 
     def _folder(self, path: Path, train: bool) -> datasets.ImageFolder:
         if not path.is_dir():

@@ -13,6 +13,7 @@ named tuple ``(logits, aux1, aux2)``): each auxiliary loss is added with weight 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlzoo.errors import DlzooError
-from dlzoo.tasks.base import TaskModule
+from dlzoo.tasks.base import TaskModule, build
 
 
 def l2_penalty(net: nn.Module) -> torch.Tensor:
@@ -123,3 +124,43 @@ class ClassificationTask(TaskModule):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         logits = self(x)
         return torch.sigmoid(logits) if logits.shape[1] == 1 else logits.softmax(1)
+
+    def predict_cli(self, inputs: list[str], cfg: Any, meta: dict, output_dir: Path) -> list[str]:
+        """``<file>\t<class>\t<probability>`` for every image file given (or found in a given folder),
+        preprocessed as the run's data module preprocesses its evaluation images."""
+        from PIL import Image
+
+        files = image_files(inputs)
+        transform = build(meta["data"]).predict_transform()
+        names = meta.get("data_state", {}).get("class_names", [])
+        lines = []
+        with torch.no_grad():
+            for path in files:
+                x = transform(Image.open(path)).unsqueeze(0).to(self.device, next(self.net.parameters()).dtype)
+                probs = self.predict_step(x, 0)[0]  # (classes,) or (1,)
+                if probs.numel() == 1:
+                    index, p = int(probs.item() > 0.5), float(max(probs.item(), 1 - probs.item()))
+                else:
+                    p, index = (float(v) for v in probs.max(0))
+                    index = int(index)
+                lines.append(f"{path}\t{names[index] if index < len(names) else index}\t{p:.4f}")
+        return lines
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def image_files(inputs: list[str]) -> list[Path]:
+    """The image files named, and those inside the folders named, in order."""
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DlzooError(f"no such image file or folder: {path}")
+    if not files:
+        raise DlzooError(f"no image files in {inputs}")
+    return files
