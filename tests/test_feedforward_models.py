@@ -82,7 +82,7 @@ def test_lenet5_classic_layer_shapes():
     model = lenet5_classic().eval()
     x = torch.randn(2, 1, 32, 32)
     shapes = []
-    for layer in model.stages:
+    for layer in model.stages.features:
         x = layer(x)
         if isinstance(layer, (nn.Conv2d, nn.AvgPool2d)):
             shapes.append(tuple(x.shape[1:]))

@@ -95,7 +95,9 @@ class ImageFolderDataModule(ClassificationDataModule):
     If ``root`` holds ``train/`` (and optionally ``val/`` and ``test/``) folders, those are the splits;
     otherwise the images of ``root`` are split by ``seed`` into train / val / test with
     ``val_fraction`` and ``test_fraction``. ``mean``/``std`` default to ImageNet's, which suits
-    pretrained backbones.
+    pretrained backbones. ``weights`` (``<torchvision model>.<weights>``, e.g.
+    ``mobilenet_v2.IMAGENET1K_V1``) takes the evaluation transform from those weights (their resize,
+    crop and normalisation), and trains on random crops of their crop size.
     """
 
     name = "imagefolder"
@@ -108,13 +110,24 @@ class ImageFolderDataModule(ClassificationDataModule):
         augment: bool = True,
         mean: tuple[float, ...] = IMAGENET_MEAN,
         std: tuple[float, ...] = IMAGENET_STD,
+        weights: str | None = None,
         **loader_args,
     ) -> None:
         super().__init__(**loader_args)
         self.root, self.image_size, self.test_fraction, self.augment = Path(root).expanduser(), image_size, test_fraction, augment
         self.mean, self.std = tuple(mean), tuple(std)
+        self.weights_transform = None
+        if weights:
+            from dlzoo.models.pretrained import pretrained_transforms
+
+            model_name, _, weights_name = weights.rpartition(".")
+            self.weights_transform = pretrained_transforms(model_name, weights_name)
+            self.image_size = self.weights_transform.crop_size[0]
+            self.mean, self.std = tuple(self.weights_transform.mean), tuple(self.weights_transform.std)
 
     def _transform(self, train: bool) -> transforms.Compose:
+        if self.weights_transform is not None and not (train and self.augment):
+            return self.weights_transform
         size = self.image_size
         if train and self.augment:
             steps = [transforms.RandomResizedCrop(size, scale=(0.6, 1.0)), transforms.RandomHorizontalFlip()]

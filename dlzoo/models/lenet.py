@@ -27,12 +27,16 @@ The course's table lists 208 / 416 / 48,001 / 10,081 / 841: it counts a conv lay
 ``(f*f + 1) * n_filters`` (one input channel) and a dense layer as ``n_in * n_out + 1`` (one bias);
 ``course_table_param_counts`` reproduces those numbers from the same layer table.
 
-Like every dlzoo CNN it has ``stem`` (empty here), ``stages`` (the conv/pool table) and ``head``
-(the fully connected layers), so the fine-tuning helpers of ``dlzoo.models.pretrained`` apply.
+Like every dlzoo CNN it has ``stem`` (empty here), ``stages`` and ``head``, so the fine-tuning helpers
+of ``dlzoo.models.pretrained`` apply. The stages are ``features`` (the conv/pool table) and
+``fully_connected`` (C5 and F6: in the paper C5 is a 5x5 convolution over 5x5 maps, i.e. a dense
+layer); the head is the output layer alone, so a frozen backbone leaves a linear classifier on
+learned features.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
@@ -86,14 +90,15 @@ class LeNet5(nn.Module):
                 raise ValueError(f"unknown layer kind {kind!r} in the LeNet table")
             side = (side - kernel) // stride + 1  # floor((n + 2p - f) / s + 1) with p = 0
         self.stem = nn.Identity()
-        self.stages = nn.Sequential(*features)
 
-        classifier: list[nn.Module] = [nn.Flatten()]
+        fully_connected: list[nn.Module] = [nn.Flatten()]
         sizes = [channels * side * side, *fc_sizes]
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            classifier += [nn.Linear(n_in, n_out), make_activation(activation)]
-        classifier.append(nn.Linear(sizes[-1], num_classes))
-        self.head = nn.Sequential(*classifier)
+            fully_connected += [nn.Linear(n_in, n_out), make_activation(activation)]
+        self.stages = nn.Sequential(
+            OrderedDict(features=nn.Sequential(*features), fully_connected=nn.Sequential(*fully_connected))
+        )
+        self.head = nn.Sequential(nn.Linear(sizes[-1], num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1:] != (self.in_channels, self.input_size, self.input_size):
@@ -118,7 +123,7 @@ def course_table_param_counts(model: LeNet5) -> list[int]:
     """Parameter counts the way the course's table counts them: ``(f*f + 1) * filters`` for a conv
     layer (one input channel per filter, plus a bias) and ``n_in * n_out + 1`` for a dense layer."""
     counts = []
-    for layer in [*model.stages, *model.head]:
+    for layer in model.modules():
         if isinstance(layer, nn.Conv2d):
             f = layer.kernel_size[0]
             counts.append((f * f + 1) * layer.out_channels)
