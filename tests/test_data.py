@@ -156,3 +156,22 @@ def test_image_folder_split_by_seed(tmp_path):
 def test_image_folder_missing_root(tmp_path):
     with pytest.raises(DlzooError, match="image folder not found"):
         ImageFolderDataModule(root=str(tmp_path / "nope")).setup()
+
+
+def test_random_shift_moves_each_image_within_bounds():
+    from dlzoo.data.digits import random_shift
+
+    torch.manual_seed(0)
+    images = torch.rand(50, 1, 12, 12)
+    images[:, :, :2] = images[:, :, -2:] = images[:, :, :, :2] = images[:, :, :, -2:] = 0  # a 2-pixel frame
+    shifted = random_shift(images, 2)
+    shifts = []
+    for original, moved in zip(images, shifted):
+        # the one shift of the 25 possible that reproduces `moved` exactly
+        matches = [
+            (dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+            if torch.equal(torch.roll(original, (dy, dx), dims=(1, 2)), moved)
+        ]
+        assert len(matches) == 1
+        shifts += matches
+    assert len(set(shifts)) >= 10  # each image draws its own shift
