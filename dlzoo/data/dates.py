@@ -96,8 +96,10 @@ def read_parallel_tsv(path: str | Path) -> list[tuple[str, str]]:
 
 class ParallelTextDataset(Dataset):
     """(source ids, target ids framed <bos> .. <eos>) for each pair; character tokens unless ``tokenize``
-    (e.g. a ``dlzoo.text.WordTokenizer``) is given. Unknown source tokens become <unk>; an unknown target
-    token is an error, since the model could never produce it."""
+    (e.g. a ``dlzoo.text.WordTokenizer``) is given. Unknown source tokens become <unk>. An unknown target
+    token is an error (``unknown_target='error'``, for training data: the model could never produce it), or
+    <unk> (``'unk'``, for held-out data scored against a vocabulary built from the training split: the model
+    is never trained to produce <unk>, so such a token counts as a miss)."""
 
     def __init__(
         self,
@@ -105,14 +107,17 @@ class ParallelTextDataset(Dataset):
         src_vocab: Vocab,
         tgt_vocab: Vocab,
         tokenize: Callable[[str], list[str]] = list,
+        unknown_target: str = "error",
     ) -> None:
+        if unknown_target not in ("error", "unk"):
+            raise ValueError(f"unknown_target must be 'error' or 'unk', got {unknown_target!r}")
         self.src, self.tgt = [], []
         for i, (src, tgt) in enumerate(pairs):
             src_tokens, tgt_tokens = tokenize(src), tokenize(tgt)
             if not src_tokens or not tgt_tokens:
                 raise ValueError(f"pair {i} has an empty side: {(src, tgt)!r}")
             unknown = [t for t in tgt_tokens if t not in tgt_vocab]
-            if unknown:
+            if unknown and unknown_target == "error":
                 raise ValueError(f"pair {i}: target tokens {unknown} are not in the target vocabulary")
             self.src.append(torch.tensor(src_vocab.encode(src_tokens), dtype=torch.long))
             self.tgt.append(torch.tensor(tgt_vocab.encode(tgt_tokens, add_bos=True, add_eos=True), dtype=torch.long))
