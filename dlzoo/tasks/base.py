@@ -14,6 +14,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from omegaconf.errors import MissingMandatoryValue
 from torch import nn
 
 from dlzoo.config import to_plain
@@ -29,6 +30,11 @@ def build(config: dict[str, Any] | None, **kwargs: Any) -> Any:
         return instantiate(config, **kwargs)
     except Exception as err:  # Hydra wraps the real error; surface it in one sentence
         cause = err.__cause__ or err
+        if isinstance(cause, MissingMandatoryValue):
+            raise DlzooError(
+                f"{config.get('_target_')} needs a value for '{cause.full_key}' (marked ??? in its config): "
+                f"pass it on the command line, e.g. data.{cause.full_key}=..."
+            ) from err
         raise DlzooError(f"cannot build {config.get('_target_', config)}: {type(cause).__name__}: {cause}") from err
 
 
