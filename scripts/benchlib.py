@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from dlzoo.config import compose, to_plain
+from dlzoo.tasks.base import build
 from dlzoo.tasks.classification import ClassificationTask
 
 
@@ -74,13 +76,15 @@ def runner_loop(
     task_options: dict | None = None,
     **trainer_args,
 ) -> float:
-    """Seconds per step of dlzoo's ClassificationTask under a Trainer (progress bar and epoch logging on)."""
+    """Seconds per step of dlzoo's ClassificationTask under a Trainer with the runner's progress bar
+    and the task's usual logging."""
     optimizer = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": lr}
     task = ClassificationTask(net=net_config, optimizer=optimizer, **(task_options or {}))
     timer = StepTimer(warmup)
+    progress_bar = build(to_plain(compose().callbacks.progress_bar))
     trainer = L.Trainer(
         accelerator=accelerator, devices=1, max_steps=warmup + steps, logger=False, enable_checkpointing=False,
-        enable_model_summary=False, callbacks=[timer], num_sanity_val_steps=0, **trainer_args,
+        enable_model_summary=False, callbacks=[timer, progress_bar], num_sanity_val_steps=0, **trainer_args,
     )
     trainer.fit(task, train_dataloaders=loader)
     return (timer.end - timer.start) / steps
