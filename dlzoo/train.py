@@ -23,6 +23,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlzoo.callbacks import RNGState
@@ -101,6 +102,8 @@ def train(cfg: DictConfig) -> float | None:
     bind_net_to_data(cfg.model.net, datamodule.net_sizes(), model_name, data_name)
 
     callbacks = [*instantiate_group(cfg.get("callbacks")), RNGState()]
+    if cfg.trainer.get("enable_progress_bar") is False:  # a run that turns the bar off drops the configured one
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     if not datamodule.has_validation:
         monitored = [c for c in callbacks if str(getattr(c, "monitor", None) or "").startswith("val/")]
         if monitored:
@@ -109,7 +112,12 @@ def train(cfg: DictConfig) -> float | None:
                 f"{sorted({c.monitor for c in monitored})}; set data.val_fraction>0 or callbacks to monitor a train/ metric"
             )
     loggers = instantiate_group(cfg.get("logger"))
-    trainer: L.Trainer = build(to_plain(cfg.trainer), callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+    # Without validation data, no validation loop: Lightning would otherwise enter it (and zero the
+    # gradients for it) after every epoch, which costs as much as a step of a small network.
+    no_val = {} if datamodule.has_validation else {"limit_val_batches": 0}
+    trainer: L.Trainer = build(
+        to_plain(cfg.trainer), callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **no_val
+    )
     # Under the trainer's precision (float64 for 64-true), so initial weights are created in it,
     # not rounded to float32 first.
     with trainer.init_module(empty_init=False):
