@@ -102,10 +102,10 @@ class CostHistory(L.Callback):
     iteration i", C1 and C2W1); with mini-batches it is C2W2's ``cost_total / m`` ("Cost after epoch
     i"). Only the recorded epochs keep their batch losses, on the device, so other steps cost nothing.
 
-    After training it writes ``costs.csv`` (epoch, cost) and ``cost.png`` into ``dirpath``;
-    ``final_metrics()`` gives ``train/cost`` of the last recorded epoch and ``train/cost_epoch``, its
-    index, which the runner adds to ``metrics.json``. The history is saved in checkpoints, so a
-    resumed run continues it. Single-process: under DDP each rank records its own shard's cost.
+    After training (not with fast_dev_run) it writes ``costs.csv`` (epoch, cost) and ``cost.png``
+    into ``dirpath``; ``final_metrics()`` gives ``train/cost`` of the last recorded epoch and
+    ``train/cost_epoch``, its index, which the runner adds to ``metrics.json``. The history is saved
+    in checkpoints, so a resumed run continues it. Under DDP each rank records its own shard's cost.
     """
 
     def __init__(self, every_n_epochs: int = 100, dirpath: str | None = None, verbose: bool = True) -> None:
@@ -118,7 +118,9 @@ class CostHistory(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._batches = [] if trainer.current_epoch % self.every_n_epochs == 0 else None
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self._batches is not None:
             loss = outputs["loss"] if isinstance(outputs, dict) else outputs
             m = extract_batch_size(batch)
@@ -135,7 +137,7 @@ class CostHistory(L.Callback):
             print(f"Cost after {unit} {trainer.current_epoch}: {cost}", flush=True)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not (self.dirpath and self.costs and trainer.is_global_zero):
+        if not (self.dirpath and self.costs and trainer.is_global_zero) or trainer.fast_dev_run:
             return
         from dlzoo.plots import cost_curve
 
@@ -145,7 +147,8 @@ class CostHistory(L.Callback):
         (folder / "costs.csv").write_text("\n".join(lines) + "\n")
         unit = "iteration" if trainer.num_training_batches == 1 else "epoch"
         epochs, costs = zip(*self.costs)
-        cost_curve(epochs, costs, folder / "cost.png", xlabel=unit, title=f"training cost every {self.every_n_epochs} {unit}s")
+        title = f"training cost every {self.every_n_epochs} {unit}s"
+        cost_curve(epochs, costs, folder / "cost.png", xlabel=unit, title=title)
 
     def final_metrics(self) -> dict[str, float]:
         if not self.costs:
@@ -162,15 +165,15 @@ class CostHistory(L.Callback):
 
 class DecisionBoundary(L.Callback):
     """After training, ``decision_boundary.png`` in ``dirpath``: the model's predicted class over the
-    plane with the training points on top (the course's ``plot_decision_boundary``). Data modules
-    with ``eval_dataloaders()`` and 2-D examples only; for any other data it does nothing."""
+    plane with the training points on top (the course's ``plot_decision_boundary``). Only for data
+    modules with ``eval_dataloaders()`` and 2-D examples, and not with fast_dev_run."""
 
     def __init__(self, dirpath: str, filename: str = "decision_boundary.png") -> None:
         self.dirpath, self.filename = dirpath, filename
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loaders = getattr(trainer.datamodule, "eval_dataloaders", None)
-        if not trainer.is_global_zero or loaders is None:
+        if not trainer.is_global_zero or loaders is None or trainer.fast_dev_run:
             return
         batches = list(loaders()["train"])
         x = torch.cat([b[0] for b in batches])  # (m, ...)

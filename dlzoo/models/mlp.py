@@ -12,13 +12,16 @@ L2 regularisation (lambda / (2m) * sum_l ||W[l]||_F^2) belongs to the cost, so i
 classification task (``l2_lambda``), which adds it for any network.
 
 Inverted dropout is ``nn.Dropout(p = 1 - keep_prob)``: PyTorch's dropout is the same inverted
-scheme (scale the kept units by 1/keep_prob during training, identity at eval).
+scheme (scale the kept units by 1/keep_prob during training, identity at eval). ``dropout_seed``
+swaps in ``CourseDropout``, the masks of the C2W1 notebook, which re-seeds NumPy at every forward
+pass and so drops the same units of the same examples at every step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,6 +42,34 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+class CourseDropout(nn.Module):
+    """Inverted dropout with the masks of the C2W1 notebook (``forward_propagation_with_dropout``).
+
+    The notebook calls ``np.random.seed(seed)`` at the top of every forward pass, then draws
+    ``D[l] = np.random.rand(n_l, m) < keep_prob`` for the hidden layers in order and computes
+    ``A[l] = A[l] * D[l] / keep_prob``. Every step therefore drops the same units of the same
+    examples: a fixed thinned network rather than fresh masks (a deviation from dropout as the
+    lecture describes it, reproduced here because the course's numbers depend on it). ``offset`` is
+    the number of units of the dropout layers before this one, whose draws come first.
+    """
+
+    def __init__(self, keep_prob: float, units: int, offset: int = 0, seed: int = 1) -> None:
+        super().__init__()
+        self.keep_prob, self.units, self.offset, self.seed = keep_prob, units, offset, seed
+        self._mask: torch.Tensor | None = None  # (m, units) of 0/1, the same for every batch of m examples
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return a
+        mask = self._mask
+        if mask is None or mask.shape != a.shape or mask.dtype != a.dtype or mask.device != a.device:
+            m = a.shape[0]
+            draws = np.random.RandomState(self.seed).rand((self.offset + self.units) * m)[self.offset * m :]
+            keep = draws.reshape(self.units, m).T < self.keep_prob  # (m, units); the course draws (units, m)
+            mask = self._mask = torch.as_tensor(keep, dtype=a.dtype, device=a.device)
+        return a * mask / self.keep_prob  # (m, units), in the course's order of operations
+
+
 class MLP(nn.Module):
     """Flatten, then ``len(hidden_sizes)`` hidden layers and a linear output layer.
 
@@ -54,6 +85,8 @@ class MLP(nn.Module):
         batch_norm: batch norm between each hidden linear layer and its activation.
         numpy_seed: draw the initial weights from NumPy as the course does (``np.random.seed``,
             then layer by layer); None draws them from torch.
+        dropout_seed: None draws fresh dropout masks from torch at every step; an int uses the
+            C2W1 notebook's masks (``CourseDropout``), the same at every step.
     """
 
     def __init__(
@@ -67,6 +100,7 @@ class MLP(nn.Module):
         keep_prob: float | Sequence[float] = 1.0,
         batch_norm: bool = False,
         numpy_seed: int | None = None,
+        dropout_seed: int | None = None,
     ) -> None:
         super().__init__()
         hidden_sizes = list(hidden_sizes)
@@ -79,6 +113,7 @@ class MLP(nn.Module):
 
         layers: list[nn.Module] = [nn.Flatten()]
         sizes = [in_features, *hidden_sizes]
+        dropped = 0  # units of the dropout layers so far (CourseDropout draws their masks first)
         for n_prev, n, p in zip(sizes[:-1], sizes[1:], keep):
             linear = nn.Linear(n_prev, n, bias=not batch_norm)
             init_linear_(linear, init, init_scale)
@@ -86,8 +121,11 @@ class MLP(nn.Module):
             if batch_norm:
                 layers.append(nn.BatchNorm1d(n))
             layers.append(make_activation(activation))
-            if p < 1.0:
+            if p < 1.0 and dropout_seed is None:
                 layers.append(nn.Dropout(p=1.0 - p))
+            elif p < 1.0:
+                layers.append(CourseDropout(p, n, dropped, dropout_seed))
+                dropped += n
         head = nn.Linear(sizes[-1], num_classes)
         init_linear_(head, init, init_scale)
         layers.append(head)

@@ -51,6 +51,8 @@ class ClassificationTask(TaskModule):
         **task_options: Any,
     ) -> None:
         super().__init__(net, optimizer, scheduler, scheduler_interval, l2_lambda=l2_lambda, aux_weight=aux_weight, **task_options)
+        self._epoch_sums: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (loss, correct, m) of each step
+        self._next_log_step = 0
 
     def check_fits(self, datamodule: L.LightningDataModule, model_name: str, data_name: str) -> None:
         """Run two training examples through the network, so that a shape mismatch is reported in one
@@ -98,17 +100,42 @@ class ClassificationTask(TaskModule):
             loss = loss + self.hparams.aux_weight * sum(self.loss_and_correct(a, y)[0] for a in aux)
         else:
             loss, correct = self.loss_and_correct(out, y)
-        if stage == "train" and self.hparams.l2_lambda:
-            loss = loss + self.hparams.l2_lambda / (2 * len(y)) * l2_penalty(self.net)
-        # epoch values are exact means over examples: Lightning weights each batch by batch_size
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log(f"{stage}/acc", correct / len(y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        if stage == "train":
+            if self.hparams.l2_lambda:
+                loss = loss + self.hparams.l2_lambda / (2 * len(y)) * l2_penalty(self.net)
+            self._epoch_sums.append((loss.detach(), correct, len(y)))  # logged by on_train_epoch_end
+            if len(self._epoch_sums) == 256:  # long epochs: fold into one entry, so memory stays bounded
+                self._epoch_sums = [self._epoch_totals()]
+        else:
+            # epoch values are exact means over examples: Lightning weights each batch by batch_size
+            self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+            self.log(f"{stage}/acc", correct / len(y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         self.check_finite(loss, batch_idx)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        """Log the epoch's training loss and accuracy (exact means over its examples), summed on the
+        device, at most once every ``trainer.log_every_n_steps`` steps. A ``self.log`` call costs
+        more than a whole step of a small model: logging every step, or every one-step epoch of
+        full-batch gradient descent, would dominate the run time."""
+        if not self._epoch_sums or self.global_step < self._next_log_step:
+            self._epoch_sums = []
+            return
+        self._next_log_step = self.global_step + self.trainer.log_every_n_steps
+        loss, correct, m = self._epoch_totals()
+        self._epoch_sums = []
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", correct / m, prog_bar=True)
+
+    def _epoch_totals(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(mean loss, correct, examples) of the steps recorded this epoch."""
+        m = sum(n for _, _, n in self._epoch_sums)
+        loss = torch.stack([loss * n for loss, _, n in self._epoch_sums]).sum() / m
+        return loss, torch.stack([c for _, c, _ in self._epoch_sums]).sum(), m
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
