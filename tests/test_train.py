@@ -4,7 +4,6 @@ bad input fails readably."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +14,6 @@ from dlzoo.checkpoint import read_checkpoint
 from dlzoo.config import CONFIG_DIR, compose
 from dlzoo.errors import DlzooError
 from dlzoo.eval import evaluate
-from tests.conftest import shared_data_dir
 
 
 

@@ -1,7 +1,6 @@
 """Transfer learning works as a mechanism: pretrained features help a new task, and the
 fine-tuning experiment runs offline end to end from planted weights."""
 
-import json
 
 import pytest
 import torch
