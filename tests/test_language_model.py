@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dlzoo.checkpoint import read_checkpoint
 from dlzoo.data.text import TextDataModule
 from dlzoo.errors import DlzooError
 from dlzoo.models.language_model import LanguageModel, generate, sample_next
@@ -189,6 +190,30 @@ def test_trains_samples_and_dlzoo_sample_works_from_the_checkpoint(run, names_fi
     lines = result.stdout.strip().splitlines()[-5:]
     assert len(set(lines)) == 1 and lines[0].startswith("ma")  # temperature 0: five identical greedy samples
     assert (tmp_path / "pred" / "predictions.txt").read_text().splitlines() == lines
+
+
+def test_carried_state_is_checkpointed_so_a_resumed_run_continues_exactly(run, names_file):
+    """carry_state: each batch starts from the previous one's final state, across epochs too, so last.ckpt holds
+    it; 2 epochs + resume equals 3 epochs straight, weights and Adam moments bit for bit."""
+    args = ["model=language_model", "data=names", f"data.path={names_file}", "data.batch_size=4",  # 16 train names
+            "model.carry_state=true", "model.net.hidden_size=8", "model.net.embed_dim=4", "model.net.dropout=0.2",
+            "model.n_samples=0", "+callbacks.threads._target_=dlzoo.callbacks.TorchThreads"]
+    _, straight = run(*args, "trainer.max_epochs=3", folder="straight")
+    _, half = run(*args, "trainer.max_epochs=2", folder="half")
+    ckpt = half / "checkpoints" / "last.ckpt"
+    a_half, c_half = read_checkpoint(ckpt)["carried_state"]  # the LSTM's (a, c) after the last batch of 4
+    assert a_half.shape == c_half.shape == (1, 4, 8) and bool(a_half.abs().sum() > 0)
+    _, resumed = run(*args, "trainer.max_epochs=3", f"ckpt_path={ckpt}", folder="resumed")
+    a, b = (read_checkpoint(out / "checkpoints" / "last.ckpt") for out in (straight, resumed))
+    assert a["epoch"] == b["epoch"] == 2
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name
+    moments = [list(ckpt["optimizer_states"][0]["state"].values()) for ckpt in (a, b)]
+    assert len(moments[0]) == len(moments[1]) == len(a["state_dict"])
+    for state_a, state_b in zip(*moments):
+        assert torch.equal(state_a["exp_avg"], state_b["exp_avg"])
+        assert torch.equal(state_a["exp_avg_sq"], state_b["exp_avg_sq"])
+    assert all(torch.equal(x, y) for x, y in zip(a["carried_state"], b["carried_state"]))
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Seq2Seq: the course's parameter count, padding masked in the encoder, attention and loss, teacher forcing,
-and the step API agreeing with the training forward pass."""
+the step API agreeing with the training forward pass, and the encoder's scratch and torch implementations
+agreeing on the same weights."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlzoo.models.seq2seq import RNNEncoder, build_seq2seq, course_date_model, sequence_loss
+from dlzoo.models.rnn import copy_weights
+from dlzoo.models.seq2seq import COURSE_DATE_MODEL, RNNEncoder, build_seq2seq, course_date_model, sequence_loss
 
 PAD, BOS, EOS = 0, 2, 3
 SRC_V, TGT_V = 12, 9
@@ -16,6 +18,7 @@ CONFIGS = [
     dict(cell="gru", attention="bahdanau", bidirectional=False, init_state="bridge", src_embed_dim=5),
     dict(cell="lstm", attention="luong_general", tgt_embed_dim=4, encoder_layers=2),
     dict(cell="gru", attention=None, init_state="bridge"),  # the no-attention baseline
+    dict(cell="lstm", attention="course", encoder_impl="scratch", encoder_layers=2),  # the course's cells
 ]
 
 
@@ -41,6 +44,9 @@ def test_course_date_model_has_the_courses_parameter_count():
     model = course_date_model(37, 11)
     assert sum(p.numel() for p in model.parameters()) == 52_960 + 4 * (2 * 32 + 64)
     assert model.encoder.output_size == 64 and model.hidden_size == 64 and not model.feed_previous
+    # the scratch encoder has one bias a gate, as Keras: only the decoder's nn.LSTMCell counts b_hh on top
+    scratch = build_seq2seq(37, 11, **COURSE_DATE_MODEL, encoder_impl="scratch")
+    assert sum(p.numel() for p in scratch.parameters()) == 52_960 + 4 * 64
 
 
 def test_encoder_final_state_is_read_at_each_true_length():
@@ -56,6 +62,36 @@ def test_encoder_final_state_is_read_at_each_true_length():
         assert bool((outputs[b, n:] == 0).all())
         torch.testing.assert_close(final[b], torch.cat([alone[0, n - 1, :5], alone[0, 0, 5:]]))
         torch.testing.assert_close(final[b], torch.cat([h[0, 0], h[1, 0]]))
+
+
+@pytest.mark.parametrize(
+    "cell, bidirectional, layers, embed_dim",
+    [("lstm", True, 1, None), ("gru", True, 2, 4), ("lstm", False, 2, 4), ("gru", False, 1, None)],
+)
+def test_scratch_encoder_equals_torch_encoder_on_the_same_weights(cell, bidirectional, layers, embed_dim):
+    """Both RecurrentLayer implementations, weights copied across (copy_weights), give the same outputs, final
+    states and gradients on a padded batch of mixed lengths, with zeros at every padded output."""
+    kw = dict(cell=cell, bidirectional=bidirectional, num_layers=layers, embed_dim=embed_dim)
+    torch.manual_seed(0)
+    fast = RNNEncoder(SRC_V, 5, impl="torch", **kw).double()
+    slow = RNNEncoder(SRC_V, 5, impl="scratch", **kw).double()
+    copy_weights(fast.rnn, slow.rnn)
+    if embed_dim:
+        slow.embed.load_state_dict(fast.embed.state_dict())
+    src, lengths, _ = _batch([6, 2, 4, 1], width=7)
+    results = []
+    for enc in (fast, slow):
+        outputs, final = enc(src, lengths)
+        assert outputs.shape == (4, 7, enc.output_size) and final.shape == (4, enc.output_size)
+        assert bool((outputs[torch.arange(7) >= lengths[:, None]] == 0).all())
+        results.append((outputs, final))
+    for (fast_t, slow_t) in zip(*results):
+        torch.testing.assert_close(slow_t, fast_t, rtol=0, atol=1e-12)
+    if embed_dim:  # gradients reach the embedding alike through both
+        weight = torch.linspace(-1, 1, results[0][0].numel(), dtype=torch.float64).view_as(results[0][0])
+        for outputs, final in results:
+            ((outputs * weight).sum() + final.pow(2).sum()).backward()
+        torch.testing.assert_close(slow.embed.weight.grad, fast.embed.weight.grad, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)

@@ -345,9 +345,10 @@ class RecurrentLayer(nn.Module):
         self.num_directions = 2 if bidirectional else 1
         self.n_states = 2 if cell == "lstm" else 1
         if impl == "torch":
+            # dropout acts between layers only; torch warns about it on one layer, where it does nothing
             self.rnn = TORCH_RNNS[cell](
-                input_size, hidden_size, num_layers, batch_first=batch_first, dropout=dropout,
-                bidirectional=bidirectional,
+                input_size, hidden_size, num_layers, batch_first=batch_first,
+                dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
             )
         else:
             options = {"lstm": {"peephole": peephole}, "gru": {"reset_after": reset_after}}.get(cell, {})

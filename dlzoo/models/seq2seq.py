@@ -1,6 +1,6 @@
 """Encoder-decoder with attention (course 5 week 3; Bahdanau, Cho, Bengio 2015; Sutskever et al. 2014).
 
-    encoder:  a<1..Tx> = BiRNN(x<1..Tx>)                              (packed: padding is never read)
+    encoder:  a<1..Tx> = BiRNN(x<1..Tx>)                              (to each length: padding is never read)
     decoder:  context<t> = Attention(s<t-1>, a<1..Tx>)                (padding masked, dlzoo.models.attention)
               s<t> = Cell([y<t-1>; context<t>], s<t-1>)               (y<t-1> only when feed_previous)
               P(y<t> | y<t-1..1>, x) = softmax(W s<t> + b)
@@ -23,7 +23,10 @@ Step API for decoding (dlzoo.ops.beam_search): ``encode``, ``init_state``, ``dec
 ``reorder_memory``. ``forward`` runs the same ``decode_step`` code, so training and decoding cannot disagree.
 
 The encoder is any module with ``output_size`` and ``forward(src (B, S), lengths (B,)) -> (outputs (B, S, He),
-final (B, He))`` with zeros at padded outputs; ``RNNEncoder`` wraps torch's nn.GRU / nn.LSTM.
+final (B, He))`` with zeros at padded outputs; ``RNNEncoder`` is dlzoo's own ``RecurrentLayer``
+(dlzoo.models.rnn), ``encoder_impl="torch"`` (nn.GRU / nn.LSTM over a packed sequence, the default for speed) or
+``"scratch"`` (the course's cells, masked past each length); both give the same numbers on the same weights.
+The decoder cell is torch's nn.LSTMCell / nn.GRUCell.
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ from typing import NamedTuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from dlzoo.models.attention import Attention, build_attention
+from dlzoo.models.rnn import RecurrentLayer
 
 State = Union[Tensor, tuple[Tensor, Tensor]]  # GRU: s (N, H); LSTM: (s, c), each (N, H)
 CELLS = ("gru", "lstm")
@@ -53,7 +56,9 @@ def _check_tokens(src: Tensor, lengths: Tensor) -> None:
 
 
 class RNNEncoder(nn.Module):
-    """Token ids -> embedding (or one-hot, the course's input) -> torch GRU/LSTM over a packed sequence."""
+    """Token ids -> embedding (or one-hot, the course's input) -> ``RecurrentLayer`` (deep, optionally
+    bidirectional), which reads each sequence only up to its length; ``final`` joins the last layer's forward
+    state at the last real token and backward state at the first (the LSTM's a, not its memory cell c)."""
 
     def __init__(
         self,
@@ -66,16 +71,14 @@ class RNNEncoder(nn.Module):
         embed_dim: int | None = None,
         pad_id: int = 0,
         dropout: float = 0.0,
+        impl: str = "torch",
     ) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"unknown encoder cell {cell!r}; expected one of {CELLS}")
         self.vocab_size, self.cell = vocab_size, cell
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id) if embed_dim else None
-        rnn = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = rnn(embed_dim or vocab_size, hidden_size, num_layers, batch_first=True,
-                       bidirectional=bidirectional, dropout=dropout)
-        self.num_directions = 2 if bidirectional else 1
+        self.rnn = RecurrentLayer(cell, embed_dim or vocab_size, hidden_size, num_layers, bidirectional=bidirectional,
+                                  dropout=dropout, impl=impl)
+        self.num_directions = self.rnn.num_directions
         self.output_size = hidden_size * self.num_directions
 
     def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -83,12 +86,10 @@ class RNNEncoder(nn.Module):
         if self.embed is not None:
             x = self.embed(src)  # (B, S, E)
         else:
-            x = F.one_hot(src, self.vocab_size).to(self.rnn.weight_ih_l0.dtype)  # (B, S, V)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, h = self.rnn(packed)  # h: (layers * dirs, B, H), already back in the input order
-        if self.cell == "lstm":
-            h = h[0]
-        outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])  # (B, S, He), 0 on pad
+            x = F.one_hot(src, self.vocab_size).to(next(self.rnn.parameters()).dtype)  # (B, S, V)
+        outputs, h = self.rnn(x, lengths)  # (B, S, He), 0 on pad; h: (layers * dirs, B, H) in the input order
+        if isinstance(h, tuple):
+            h = h[0]  # the LSTM's (a, c): a
         final = torch.cat(list(h[-self.num_directions:]), dim=-1)  # (B, He): last layer, forward and backward
         return outputs, final
 
@@ -250,6 +251,7 @@ def build_seq2seq(
     cell: str = "lstm",
     bidirectional: bool = True,
     encoder_layers: int = 1,
+    encoder_impl: str = "torch",
     src_embed_dim: int | None = None,
     tgt_embed_dim: int | None = None,
     attention: str | None = "course",
@@ -258,9 +260,10 @@ def build_seq2seq(
     init_state: str = "zeros",
     pad_id: int = 0,
 ) -> Seq2Seq:
-    """A Seq2Seq from plain values (what a config holds); ``attention=None`` is the no-attention baseline."""
+    """A Seq2Seq from plain values (what a config holds); ``attention=None`` is the no-attention baseline.
+    ``encoder_impl``: "torch" or "scratch", the encoder's ``RecurrentLayer`` implementation."""
     encoder = RNNEncoder(src_vocab_size, encoder_hidden, cell=cell, bidirectional=bidirectional,
-                         num_layers=encoder_layers, embed_dim=src_embed_dim, pad_id=pad_id)
+                         num_layers=encoder_layers, embed_dim=src_embed_dim, pad_id=pad_id, impl=encoder_impl)
     attn = None
     if attention is not None:
         attn = build_attention(attention, decoder_hidden, encoder.output_size, attention_hidden)

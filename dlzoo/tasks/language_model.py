@@ -6,7 +6,9 @@ Training: the net reads ``inputs`` (B, T) and is scored on ``targets`` (the same
 - ``loss_reduction="sequence_sum"``: each sequence's summed cross-entropy, averaged over the batch: the
   course's dinosaur-name loss, whose gradient the assignment's SGD follows.
 ``carry_state=True`` starts each training batch from the previous batch's final state (detached), as the
-assignment passes ``a_prev`` from one name to the next; evaluation always starts from zeros.
+assignment passes ``a_prev`` from one name to the next; evaluation always starts from zeros. The carried state
+is saved in checkpoints (``checkpoint["carried_state"]``), so a run resumed from ``last.ckpt`` continues
+exactly as the uninterrupted one.
 Gradient clipping is the trainer's: ``trainer.gradient_clip_val=5 trainer.gradient_clip_algorithm=value``
 clips every gradient entry to [-5, 5] (the course's ``clip``), ``algorithm=norm`` the global norm.
 
@@ -85,6 +87,8 @@ class LanguageModelTask(TaskModule):
         state = self._state if self.hparams.carry_state else None
         if state is not None and (state[0] if isinstance(state, tuple) else state).shape[1] != inputs.shape[0]:
             state = None  # a smaller last batch starts afresh
+        if state is not None:  # on the CPU when it was loaded from a checkpoint
+            state = tuple(s.to(inputs.device) for s in state) if isinstance(state, tuple) else state.to(inputs.device)
         logits, final = (self._compiled or self.net)(inputs, lengths, state)  # (B, T, V)
         if self.hparams.carry_state:
             self._state = tuple(s.detach() for s in final) if isinstance(final, tuple) else final.detach()
@@ -138,10 +142,17 @@ class LanguageModelTask(TaskModule):
         if vocab_size is not None and net_vocab is not None and net_vocab != vocab_size:
             raise DlzooError(f"model '{model_name}' has vocab_size {net_vocab} but data '{data_name}' has {vocab_size} tokens")
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self._state is not None:  # training progress, like the optimizer's moments: plain tensors
+            checkpoint["carried_state"] = list(self._state) if isinstance(self._state, tuple) else [self._state]
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint loaded on its own (dlzoo-sample) keeps the vocabulary it was trained with.
         if not self.run_metadata:
             self.run_metadata = {k: v for k, v in checkpoint.get("dlzoo", {}).items() if k != "task"}
+        carried = checkpoint.get("carried_state")  # (a,) or the LSTM's (a, c)
+        self._state = None if carried is None else tuple(carried) if len(carried) == 2 else carried[0]
 
     # ---- sampling --------------------------------------------------------------------------------------------
     def sample(

@@ -2,8 +2,8 @@
 (``dlzoo.models.seq2seq``) trained with teacher forcing and evaluated by decoding.
 
 Training: the decoder reads <bos> y1 .. yn and is scored on y1 .. yn <eos> by the mean cross-entropy over the
-non-pad target tokens (``sequence_loss``: padding is masked in the loss; the encoder packs its input and the
-attention masks padded positions). With ``teacher_forcing_ratio`` < 1 each sentence's true previous token
+non-pad target tokens (``sequence_loss``: padding is masked in the loss; the encoder reads each source to its
+length and the attention masks padded positions). With ``teacher_forcing_ratio`` < 1 each sentence's true previous token
 is replaced, step by step, by the model's own argmax with probability 1 - ratio.
 
 Evaluation, on val every epoch and on every split for the final metrics (``<split>/...``):
