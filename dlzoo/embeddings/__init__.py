@@ -2,8 +2,9 @@
 
 - corpus: `Corpus` (re-iterable sentences from a file, a list or a generator function), `WordCounts`.
 - sampling: word2vec's subsampling, dynamic window and negatives; `Word2VecBatches` for a DataLoader.
-- word2vec: `Word2Vec`, the fast skip-gram / CBOW negative-sampling trainer.
-- glove: `cooccurrence`, `train_glove`, `fit_glove`.
+- word2vec: `Word2Vec`, the fast skip-gram / CBOW negative-sampling trainer; `train_step`, its update, which
+  the runner's task (dlzoo.tasks.embeddings) applies too.
+- glove: `cooccurrence`, `train_glove`, `fit_glove`; `glove_step` and `GloVeBatches`, shared with the task.
 - vectors: `KeyedVectors` (similarity, nearest, analogy) and the GloVe / word2vec file formats.
 - evaluate: questions-words analogies and word-similarity Spearman.
 - plot: 2-D PCA / t-SNE pictures as PNG.

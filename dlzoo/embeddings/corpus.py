@@ -8,6 +8,9 @@ the counts.
 
 Long lines are cut into pieces of at most `max_sentence_length` words (10,000, as gensim's LineSentence does
 for text8, which is one line): windows never cross a sentence boundary, as in word2vec.c and GloVe's cooccur.
+A file is read in blocks of at most `READ_BLOCK` characters, a longer line cut at whitespace and its words
+carried over, so a one-line 100 MB file never sits in memory as one string (tokenizers must split on
+whitespace, as `tokenize` and str.split do).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 
 Sentences = Iterable[Sequence[str]]
+READ_BLOCK = 1 << 20  # characters a file read takes at most
 
 
 def tokenize(line: str) -> list[str]:
@@ -58,11 +62,27 @@ class Corpus:
         self.tokenizer = tokenizer
         self.max_sentence_length = max_sentence_length
 
+    def _file_sentences(self) -> Iterator[list[str]]:
+        """The file's lines as token lists of at most max_sentence_length tokens, read a block at a time."""
+        n, words, carry = self.max_sentence_length, [], ""
+        with open(self.source, encoding="utf-8") as f:
+            while block := f.readline(READ_BLOCK):
+                text, line_ends = carry + block, block.endswith("\n")
+                carry = ""
+                if not line_ends:  # the line goes on: its last, maybe partial, word waits for the next block
+                    cut = max(text.rfind(" "), text.rfind("\t")) + 1
+                    text, carry = text[:cut], text[cut:]
+                words.extend(self.tokenizer(text))
+                while len(words) > n or (line_ends and words):
+                    yield words[:n]
+                    words = words[n:]
+            words.extend(self.tokenizer(carry))  # a last line without a newline
+            for start in range(0, len(words), n):
+                yield words[start:start + n]
+
     def _sentences(self) -> Iterator[Sequence[str]]:
         if isinstance(self.source, Path):
-            with open(self.source, encoding="utf-8") as f:
-                for line in f:
-                    yield self.tokenizer(line)
+            yield from self._file_sentences()
         elif callable(self.source):
             yield from self.source()
         else:

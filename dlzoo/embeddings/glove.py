@@ -16,15 +16,21 @@ Pennington, Socher and Manning 2014, "GloVe: Global Vectors for Word Representat
   are small.
 - `fit_glove` chains the three steps: count words, count co-occurrences, train.
 
+`nonzero_entries`, `entry_batches` and `glove_step` are the pieces `train_glove` loops over; the Lightning task
+(dlzoo.tasks.embeddings.GloVeTask, fed by `GloVeBatches`) runs the same ones.
+
 Deviations from glove.c, named: it steps per entry (Hogwild threads) rather than per mini-batch, starts G at
 1 instead of 0, uses G before adding the current gradient, and clips each gradient coordinate at 100.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 import torch
 from scipy import sparse
+from torch.utils.data import IterableDataset
 
 from dlzoo.embeddings.corpus import Corpus, Sentences, WordCounts, iter_chunks
 from dlzoo.embeddings.vectors import KeyedVectors
@@ -58,11 +64,17 @@ def cooccurrence(corpus: Corpus | Sentences, vocab: WordCounts, window: int = 10
 
 class RowAdaGrad:
     """Duchi et al.'s diagonal AdaGrad on the rows a batch touches: G += g^2, p -= lr g / (sqrt(G) + eps),
-    with g the batch's gradient summed per row (what torch.optim.Adagrad does with a sparse gradient)."""
+    with g the batch's gradient summed per row (what torch.optim.Adagrad does with a sparse gradient).
 
-    def __init__(self, param: torch.Tensor, lr: float, eps: float = 1e-10) -> None:
+    `sum_sq` is G, updated in place: zeros by default, or a torch.optim.Adagrad's state["sum"] of `param`, so
+    that the accumulator lives (and is checkpointed) in that optimizer.
+    """
+
+    def __init__(self, param: torch.Tensor, lr: float, eps: float = 1e-10, sum_sq: torch.Tensor | None = None) -> None:
+        if sum_sq is not None and sum_sq.shape != param.shape:
+            raise ValueError(f"sum_sq must have the parameter's shape {tuple(param.shape)}, got {tuple(sum_sq.shape)}")
         self.param, self.lr, self.eps = param, lr, eps
-        self.sum_sq = torch.zeros_like(param)  # G
+        self.sum_sq = torch.zeros_like(param) if sum_sq is None else sum_sq  # G
 
     def step(self, rows: torch.Tensor, grads: torch.Tensor) -> None:
         """rows (B,), grads (B, D): one gradient row per batch entry, repeated rows allowed."""
@@ -73,13 +85,78 @@ class RowAdaGrad:
         self.param.index_add_(0, unique, g.div_(g_sq.sqrt_().add_(self.eps)).mul_(-self.lr))
 
 
+def _residuals(model: GloVe, i: torch.Tensor, j: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """w_i, w~_j (B, D), f(X_ij) (B,) and diff = w_i . w~_j + b_i + b~_j - log X_ij (B,)."""
+    wi, wj = model.w.weight[i], model.w_tilde.weight[j]  # (B, D)
+    diff = (wi * wj).sum(-1) + model.b.weight[i, 0] + model.b_tilde.weight[j, 0] - x.log()  # (B,)
+    return wi, wj, glove_weight(x, model.x_max, model.alpha), diff
+
+
+def _gradients(wi: torch.Tensor, wj: torch.Tensor, weight: torch.Tensor, diff: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    fdiff2 = (2 * weight * diff)[:, None]  # (B, 1)
+    return fdiff2 * wj, fdiff2 * wi, fdiff2, fdiff2
+
+
 def glove_gradients(model: GloVe, i: torch.Tensor, j: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Per-entry gradients of J (eq. 8): for w_i, w~_j (B, D) and b_i, b~_j (B, 1), with fdiff = f(x) * diff,
     dJ/dw_i = 2 fdiff w~_j, dJ/dw~_j = 2 fdiff w_i, dJ/db_i = dJ/db~_j = 2 fdiff."""
-    wi, wj = model.w.weight[i], model.w_tilde.weight[j]  # (B, D)
-    diff = (wi * wj).sum(-1) + model.b.weight[i, 0] + model.b_tilde.weight[j, 0] - x.log()  # (B,)
-    fdiff2 = (2 * glove_weight(x, model.x_max, model.alpha) * diff)[:, None]  # (B, 1)
-    return fdiff2 * wj, fdiff2 * wi, fdiff2, fdiff2
+    return _gradients(*_residuals(model, i, j, x))
+
+
+def glove_tables(model: GloVe) -> list[torch.Tensor]:
+    """The four tables in the order of `glove_step`'s optimizers: W, W~, b, b~."""
+    return [model.w.weight, model.w_tilde.weight, model.b.weight, model.b_tilde.weight]
+
+
+@torch.no_grad()
+def glove_step(model: GloVe, optimizers: list[RowAdaGrad], i: torch.Tensor, j: torch.Tensor,
+               x: torch.Tensor) -> torch.Tensor:
+    """One AdaGrad step on the entries X_ij (i, j, x each (B,)), one RowAdaGrad per table of `glove_tables`;
+    returns the entries' J before the step."""
+    wi, wj, weight, diff = _residuals(model, i, j, x)
+    for opt, rows, grad in zip(optimizers, (i, j, i, j), _gradients(wi, wj, weight, diff)):
+        opt.step(rows, grad)
+    return (weight * diff.square()).sum()
+
+
+def nonzero_entries(x: sparse.spmatrix) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The positive entries of X as rows i (N,) int64, columns j (N,) int64 and counts (N,) float32."""
+    coo = sparse.coo_matrix(x)
+    keep = coo.data > 0
+    i = torch.from_numpy(coo.row[keep].astype(np.int64))
+    j = torch.from_numpy(coo.col[keep].astype(np.int64))
+    counts = torch.from_numpy(coo.data[keep].astype(np.float32))
+    if len(counts) == 0:
+        raise ValueError("X has no positive entry")
+    return i, j, counts
+
+
+def entry_batches(i: torch.Tensor, j: torch.Tensor, counts: torch.Tensor, batch_size: int,
+                  generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One pass over the entries in an order drawn from `generator`: (i, j, x) mini-batches of `batch_size`."""
+    order = torch.randperm(len(counts), generator=generator)
+    for start in range(0, len(order), batch_size):
+        b = order[start:start + batch_size]
+        yield i[b], j[b], counts[b]
+
+
+class GloVeBatches(IterableDataset):
+    """The (i, j, x) mini-batches of one pass over the entries of X per iteration, for a Lightning data module
+    (use `batch_size=None` in the DataLoader). Pass e is shuffled by a generator seeded `seed + e`; `epoch`
+    gives e (a Lightning trainer's current epoch, so a resumed run repeats the passes), else passes are counted."""
+
+    def __init__(self, x: sparse.spmatrix, batch_size: int = 512, seed: int = 0,
+                 epoch: Callable[[], int] | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.i, self.j, self.counts = nonzero_entries(x)
+        self.batch_size, self.seed, self.epoch_source, self.passes = batch_size, seed, epoch, 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        epoch = self.epoch_source() if self.epoch_source is not None else self.passes
+        self.passes += 1
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        yield from entry_batches(self.i, self.j, self.counts, self.batch_size, generator)
 
 
 @torch.no_grad()
@@ -89,31 +166,19 @@ def train_glove(x: sparse.spmatrix, words: list[str], dim: int = 50, epochs: int
     """Fit GloVe to the counts X; returns the (W + W~)/2 vectors, the model, and J after each epoch."""
     if x.shape != (len(words), len(words)):
         raise ValueError(f"X has shape {x.shape} but there are {len(words)} words")
-    coo = sparse.coo_matrix(x)
-    keep = coo.data > 0
-    i = torch.from_numpy(coo.row[keep].astype(np.int64))
-    j = torch.from_numpy(coo.col[keep].astype(np.int64))
-    counts = torch.from_numpy(coo.data[keep].astype(np.float32))
-    if len(counts) == 0:
-        raise ValueError("X has no positive entry")
+    i, j, counts = nonzero_entries(x)
     with torch.random.fork_rng():  # seed the initialization without touching the caller's RNG
         torch.manual_seed(seed)
         model = GloVe(len(words), dim, x_max, alpha)
-    tables = [model.w.weight, model.w_tilde.weight, model.b.weight, model.b_tilde.weight]
-    optimizers = [RowAdaGrad(t.data, lr) for t in tables]
+    optimizers = [RowAdaGrad(t.data, lr) for t in glove_tables(model)]
     generator = torch.Generator().manual_seed(seed)
     losses = []
     threads_before = torch.get_num_threads()
     torch.set_num_threads(1)  # the batches are small: one core is faster, and robust to busy machines
     try:
         for _ in range(epochs):
-            order = torch.randperm(len(counts), generator=generator)
-            for start in range(0, len(order), batch_size):
-                b = order[start:start + batch_size]
-                bi, bj = i[b], j[b]
-                grads = glove_gradients(model, bi, bj, counts[b])
-                for opt, rows, grad in zip(optimizers, (bi, bj, bi, bj), grads):
-                    opt.step(rows, grad)
+            for bi, bj, bx in entry_batches(i, j, counts, batch_size, generator):
+                glove_step(model, optimizers, bi, bj, bx)
             losses.append(model(i, j, counts).item())
     finally:
         torch.set_num_threads(threads_before)

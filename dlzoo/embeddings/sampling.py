@@ -19,7 +19,7 @@ pairs are made where they are used.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,8 +80,8 @@ class Batch:
 
     `centers` (n,) and `negatives` (n, K), K words shared by the pairs of a centre; the pairs are
     (centers[owner[p]], contexts[p]) for `owner` (P,) row numbers in 0..n-1, sorted, and `contexts` (P,).
-    Every centre has at least one pair. `progress` is the fraction of all training words (epochs included)
-    done when the batch starts, for the learning-rate schedule.
+    Every centre has at least one pair. `progress` counts the training words (epochs included) done when the
+    batch starts, for the learning-rate schedule (dlzoo.embeddings.word2vec.train_step).
     """
 
     centers: torch.Tensor
@@ -115,10 +115,9 @@ class PairMaker:
         self.keep = torch.from_numpy(keep_probabilities(counts, sample)).float().to(self.device)  # (V,)
         self.table = unigram_table(counts).to(self.device)
 
-    def batches(self, chunk: Chunk, generator: torch.Generator, progress: float = 0.0,
-                progress_per_word: float = 0.0) -> Iterator[Batch]:
-        """The chunk's mini-batches of `batch_size` centres, in text order; `progress` advances by
-        `progress_per_word` a raw word."""
+    def batches(self, chunk: Chunk, generator: torch.Generator, words_done: float = 0.0) -> Iterator[Batch]:
+        """The chunk's mini-batches of `batch_size` centres, in text order. `words_done` counts the training
+        words before the chunk; each batch's `progress` adds the chunk's raw words before its first centre."""
         ids = torch.from_numpy(chunk.ids).to(self.device)
         sentence = torch.from_numpy(chunk.sentence).to(self.device)
         ids, sentence = subsample(ids, sentence, self.keep, generator)
@@ -143,7 +142,7 @@ class PairMaker:
         for b, start in enumerate(range(0, n, self.batch_size)):
             stop = start + self.batch_size
             yield Batch(centers[start:stop], owner[cuts[b]:cuts[b + 1]] - start, contexts[cuts[b]:cuts[b + 1]],
-                        negatives[start:stop], progress + start * words_per_center * progress_per_word)
+                        negatives[start:stop], words_done + start * words_per_center)
 
 
 class Word2VecBatches(IterableDataset):
@@ -152,16 +151,26 @@ class Word2VecBatches(IterableDataset):
     Yields Batch objects (use `batch_size=None` in the DataLoader): `Batch.pairs()` spells out the skip-gram
     pairs for dlzoo.models.word2vec.SkipGramNegSampling, `Batch.windows(window)`, `centers` and `negatives`
     feed CBOW. The corpus is streamed chunk by chunk, so an endless generator works too.
+
+    Pass e draws its random numbers from a generator seeded `seed + e` and numbers its words from
+    e * `vocab.total_words` (the batches' `progress`), so any pass can be replayed alone. `epoch` is a callable
+    returning the pass number when an iteration starts (a Lightning trainer's current epoch, so that a resumed
+    run repeats the passes of an uninterrupted one); without it the dataset counts its passes 0, 1, 2 ...
     """
 
     def __init__(self, corpus: Corpus, vocab: WordCounts, window: int = 5, negative: int = 5,
-                 sample: float = 1e-3, batch_size: int = 512, chunk_words: int = 20_000, seed: int = 0) -> None:
+                 sample: float = 1e-3, batch_size: int = 512, chunk_words: int = 20_000, seed: int = 0,
+                 epoch: Callable[[], int] | None = None) -> None:
         self.corpus, self.vocab, self.chunk_words, self.seed = corpus, vocab, chunk_words, seed
         self.maker = PairMaker(vocab.counts, window, negative, sample, batch_size)
-        self.epoch = 0
+        self.epoch_source = epoch
+        self.passes = 0
 
     def __iter__(self) -> Iterator[Batch]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
+        epoch = self.epoch_source() if self.epoch_source is not None else self.passes
+        self.passes += 1
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        done = epoch * self.vocab.total_words
         for chunk in iter_chunks(self.corpus, self.vocab, self.chunk_words):
-            yield from self.maker.batches(chunk, generator)
+            yield from self.maker.batches(chunk, generator, done)
+            done += chunk.raw_words

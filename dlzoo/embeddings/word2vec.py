@@ -13,7 +13,8 @@ SGD step of dlzoo.models.word2vec's modules under autograd. Training data: dlzoo
 As in word2vec.c: input vectors start uniform in [-0.5, 0.5)/dim and output vectors at zero; the learning rate
 falls linearly from `lr` (0.025 skip-gram, 0.05 CBOW) to `min_lr` over all training words; `workers` threads
 update the shared matrices without locks (Hogwild), each on its own chunks of text, one core each (torch's
-intra-op threads are set to 1 during training and restored after).
+intra-op threads are set to 1 during training and restored after). `train_step` (the schedule and the step) is
+the one update both `Word2Vec` and the Lightning task dlzoo.tasks.embeddings.Word2VecTask apply.
 
 Deviations from word2vec.c, named:
 - Skip-gram uses the paper's direction, the centre's input vector predicting each context word (the C code
@@ -41,6 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from dlzoo.embeddings.corpus import Corpus, Sentences, WordCounts, iter_chunks
 from dlzoo.embeddings.sampling import Batch, PairMaker
@@ -57,12 +59,13 @@ def _damping(rows: torch.Tensor, bound: torch.Tensor, scratch: torch.Tensor) -> 
 
 @torch.inference_mode()
 def sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, damp: bool = True,
-              scratch: torch.Tensor | None = None) -> None:
+              scratch: torch.Tensor | None = None, with_loss: bool = False) -> torch.Tensor | None:
     """One SGD step of skip-gram negative sampling, in place, on the batch's pairs (see Batch).
 
     A centre's K negatives serve all of its m pairs, so their term is computed once and weighted by m, less
     the pairs whose positive word is that negative (word2vec.c skips a negative equal to the positive).
     `damp` and `scratch` (an optional zero tensor of V entries, reused): see the module docstring.
+    `with_loss` returns the batch's eq. 4 loss before the step, averaged over its pairs (else None).
     """
     centers, owner, contexts, negatives = batch.centers, batch.owner, batch.contexts, batch.negatives
     n, k = negatives.shape
@@ -74,8 +77,13 @@ def sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, 
     h_pair = h.index_select(0, owner)  # (P, D)
     u_pos = w_out.index_select(0, contexts)  # (P, D)
     u_neg = w_out.index_select(0, negatives.view(-1)).view(n, k, -1)  # (n, K, D)
-    g_pos = (u_pos * h_pair).sum(-1).sigmoid_().neg_().add_(1.0).mul_(lr)  # (P,) lr (1 - sigma)
-    g_neg = (u_neg * h[:, None, :]).sum(-1).sigmoid_().mul_(weight).mul_(-lr)  # (n, K) lr weight (0 - sigma)
+    s_pos = (u_pos * h_pair).sum(-1)  # (P,) scores u_o . h
+    s_neg = (u_neg * h[:, None, :]).sum(-1)  # (n, K) scores u_k . h
+    loss = None
+    if with_loss:  # -log sigma(s_pos) - sum_k log sigma(-s_neg), each negative counted for its pairs
+        loss = -(F.logsigmoid(s_pos).sum() + (F.logsigmoid(-s_neg) * weight).sum()) / p
+    g_pos = s_pos.sigmoid_().neg_().add_(1.0).mul_(lr)  # (P,) lr (1 - sigma)
+    g_neg = s_neg.sigmoid_().mul_(weight).mul_(-lr)  # (n, K) lr weight (0 - sigma)
     if damp:
         scratch = torch.zeros(w_out.shape[0], dtype=w_in.dtype, device=w_in.device) if scratch is None else scratch
         h_sq = torch.linalg.vector_norm(h, dim=-1).square_().mul_(lr / 4)  # (n,) lr/4 |h|^2
@@ -88,14 +96,16 @@ def sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, 
     w_out.index_add_(0, contexts, g_pos[:, None] * h_pair)
     w_out.index_add_(0, negatives.view(-1), (g_neg[:, :, None] * h[:, None, :]).view(n * k, -1))
     w_in.index_add_(0, centers, dh)
+    return loss
 
 
 @torch.inference_mode()
 def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, damp: bool = True,
-              scratch: torch.Tensor | None = None) -> None:
+              scratch: torch.Tensor | None = None, with_loss: bool = False) -> torch.Tensor | None:
     """One SGD step of CBOW negative sampling, in place: the mean of each centre's context words predicts the
     centre against its K negatives (a negative equal to the centre is skipped); the gradient reaches each
-    context word divided by their count, the exact gradient of the mean."""
+    context word divided by their count, the exact gradient of the mean. `with_loss` returns the loss before
+    the step, averaged over the centres (else None)."""
     centers, owner, contexts, negatives = batch.centers, batch.owner, batch.contexts, batch.negatives
     n, k = negatives.shape
     count = torch.bincount(owner, minlength=n).to(w_in.dtype)[:, None]  # (n, 1)
@@ -105,7 +115,11 @@ def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, 
     weight = torch.ones(n, k + 1, dtype=w_in.dtype, device=w_in.device)
     weight[:, 1:].masked_fill_(negatives == centers[:, None], 0.0)
     u = w_out.index_select(0, targets.view(-1)).view(n, k + 1, -1)  # (n, 1+K, D)
-    g = (u * h[:, None, :]).sum(-1).sigmoid_().neg_()  # (n, 1+K) label - sigma(u . h) ...
+    scores = (u * h[:, None, :]).sum(-1)  # (n, 1+K) u . h
+    loss = None
+    if with_loss:  # -log sigma(s_centre) - sum_k log sigma(-s_k)
+        loss = -(F.logsigmoid(scores[:, 0]).sum() + (F.logsigmoid(-scores[:, 1:]) * weight[:, 1:]).sum()) / n
+    g = scores.sigmoid_().neg_()  # (n, 1+K) label - sigma(u . h) ...
     g[:, 0] += 1.0
     g.mul_(weight).mul_(lr)  # ... times weight and lr
     if damp:
@@ -115,6 +129,16 @@ def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, 
     dh = torch.bmm(g[:, None, :], u).squeeze(1).div_(count)  # (n, D) d(mean)/d(word) = 1/count
     w_out.index_add_(0, targets.view(-1), (g[:, :, None] * h[:, None, :]).view(n * (k + 1), -1))
     w_in.index_add_(0, contexts, dh.index_select(0, owner))
+    return loss
+
+
+def train_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, sg: bool, lr: float, min_lr: float,
+               total_words: float, damp: bool = True, scratch: torch.Tensor | None = None,
+               with_loss: bool = False) -> torch.Tensor | None:
+    """The update of both trainers: a skip-gram (`sg`) or CBOW step at word2vec.c's learning rate, falling
+    linearly from `lr` to `min_lr` as `batch.progress` (training words done) goes from 0 to `total_words`."""
+    rate = lr - (lr - min_lr) * min(batch.progress / total_words, 1.0)
+    return (sgns_step if sg else cbow_step)(w_in, w_out, batch, rate, damp, scratch, with_loss)
 
 
 @dataclass
@@ -176,37 +200,37 @@ class Word2Vec:
         corpus = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
         maker = PairMaker(self.vocab.counts, self.window, self.negative, self.sample, self.batch_size,
                           self.device)
-        per_word = 1.0 / (self.epochs * self.vocab.total_words)
-        jobs = self._jobs(corpus, per_word)
-        start, raw = time.perf_counter(), self.epochs * self.vocab.total_words
+        raw = self.epochs * self.vocab.total_words
+        jobs = self._jobs(corpus)
+        start = time.perf_counter()
         threads_before = torch.get_num_threads()
         torch.set_num_threads(1)  # parallel over text chunks instead, one core per worker like gensim's
         try:
             if self.workers == 1 or self.device.type != "cpu":
-                self._work(jobs, maker, per_word, self.seed)
+                self._work(jobs, maker, raw, self.seed)
             else:
-                self._run_threads(jobs, maker, per_word)
+                self._run_threads(jobs, maker, raw)
         finally:
             torch.set_num_threads(threads_before)
         return TrainStats(raw, time.perf_counter() - start)
 
-    def _jobs(self, corpus: Corpus, per_word: float) -> Iterator[tuple]:
+    def _jobs(self, corpus: Corpus) -> Iterator[tuple]:
+        """(chunk, training words done before it), epoch after epoch."""
         done = 0
         for _ in range(self.epochs):
             for chunk in iter_chunks(corpus, self.vocab, self.chunk_words):
-                yield chunk, done * per_word
+                yield chunk, done
                 done += chunk.raw_words
 
-    def _work(self, jobs, maker: PairMaker, per_word: float, seed: int) -> None:
+    def _work(self, jobs, maker: PairMaker, total_words: int, seed: int) -> None:
         generator = torch.Generator(self.device).manual_seed(seed)
         scratch = torch.zeros(len(self.vocab), device=self.device)
-        step = sgns_step if self.sg else cbow_step
-        for chunk, progress in jobs:
-            for batch in maker.batches(chunk, generator, progress, per_word):
-                lr = self.lr - (self.lr - self.min_lr) * min(batch.progress, 1.0)
-                step(self.w_in, self.w_out, batch, lr, self.damp, scratch)
+        for chunk, done in jobs:
+            for batch in maker.batches(chunk, generator, done):
+                train_step(self.w_in, self.w_out, batch, self.sg, self.lr, self.min_lr, total_words, self.damp,
+                           scratch)
 
-    def _run_threads(self, jobs, maker: PairMaker, per_word: float) -> None:
+    def _run_threads(self, jobs, maker: PairMaker, total_words: int) -> None:
         """The calling thread reads and encodes text; `workers` threads train on the chunks (bounded queue)."""
         q: queue.Queue = queue.Queue(maxsize=2 * self.workers)
         errors: list[BaseException] = []
@@ -217,7 +241,7 @@ class Word2Vec:
 
         def work(seed: int) -> None:
             try:
-                self._work(drain(), maker, per_word, seed)
+                self._work(drain(), maker, total_words, seed)
             except BaseException as e:  # re-raised in the caller
                 errors.append(e)
                 while q.get() is not None:  # keep the producer unblocked
