@@ -6,20 +6,46 @@ with -100 for tagging, (B,) for classification. The net (``dlzoo.models.sequence
 (classification), and ``acc`` is the share of real tokens / sequences whose argmax is the label.
 ``dlzoo.tasks.classification.ClassificationTask`` is not reused: it calls ``net(x)`` on one tensor and has no
 notion of lengths or of per-token labels.
+
+A data module with ``pretrained_embeddings()`` returning a (V, d) tensor (``dlzoo.data.emoji``: vectors from a
+GloVe-format file) has it copied into ``net.embedding`` when training starts, before a resumed checkpoint's
+weights are restored over it. ``predict_cli`` classifies sentences with the vocabulary, tokenizer case and
+class names the data module stored in the checkpoint.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dlzoo.errors import DlzooError
 from dlzoo.tasks.base import TaskModule
+from dlzoo.text import Vocab, build_tokenizer, pad_batch
 
 Batch = tuple[Tensor, Tensor, Tensor]
 
 
 class SequenceLabelingTask(TaskModule):
     """Cross-entropy and accuracy of a tagger or a sequence classifier; see ``TaskModule`` for the arguments."""
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = getattr(self.trainer, "datamodule", None) if stage == "fit" else None
+        matrix = datamodule.pretrained_embeddings() if hasattr(datamodule, "pretrained_embeddings") else None
+        if matrix is None:
+            return
+        embedding = getattr(self.net, "embedding", None)
+        if embedding is None or embedding.weight.shape != matrix.shape:
+            got = "no `embedding`" if embedding is None else f"an embedding of shape {tuple(embedding.weight.shape)}"
+            raise DlzooError(
+                f"the data gives pretrained embeddings of shape {tuple(matrix.shape)} but the network has {got}"
+            )
+        with torch.no_grad():
+            embedding.weight.copy_(matrix)
 
     def _loss_acc(self, batch: Batch) -> tuple[Tensor, Tensor, int]:
         inputs, lengths, labels = batch
@@ -49,3 +75,25 @@ class SequenceLabelingTask(TaskModule):
 
     def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._evaluate(batch, self.eval_splits[dataloader_idx])
+
+    def predict_cli(self, inputs: list[str], cfg: Any, meta: dict, output_dir: Path) -> list[str]:
+        """``sentence <TAB> class <TAB> probability`` for each input sentence (sequence classifiers only)."""
+        state = meta.get("data_state", {})
+        if "vocab" not in state:
+            raise DlzooError("this checkpoint stores no vocabulary (its data module saved none): it cannot read text")
+        if not inputs:
+            raise DlzooError('give the sentences as arguments, e.g. dlzoo-predict ckpt_path=... "i love you"')
+        vocab, names = Vocab.from_state_dict(state["vocab"]), state.get("class_names", [])
+        tokenizer = build_tokenizer(state.get("level", "word"), state.get("lower"))
+        words = [tokenizer(text) for text in inputs]
+        empty = [text for text, w in zip(inputs, words) if not w]
+        if empty:
+            raise DlzooError(f"inputs with no tokens: {empty}")
+        tokens, lengths = pad_batch([vocab.encode(w) for w in words])  # (B, T), (B,)
+        with torch.no_grad():
+            logits = self.net(tokens.to(self.device), lengths)  # (B, C)
+        if logits.dim() != 2:
+            raise DlzooError(f"dlzoo-predict reads sequence classifiers; this net gives {logits.dim()}-D logits")
+        p, index = logits.softmax(-1).max(-1)  # (B,), (B,)
+        labels = [names[i] if i < len(names) else str(i) for i in index.tolist()]
+        return [f"{text}\t{label}\t{q:.4f}" for text, label, q in zip(inputs, labels, p.tolist())]
