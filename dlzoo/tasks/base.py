@@ -79,6 +79,7 @@ class TaskModule(L.LightningModule):
 
         self.channels_last = False  # decided in setup(), once the device is known
         self._compiled: Any = None  # torch.compile(net), kept out of the module tree (and state_dict keys)
+        self._unchecked_losses: list[tuple[torch.Tensor, int, int, int]] = []  # see check_finite
 
     def setup(self, stage: str) -> None:
         mode = self.hparams.channels_last
@@ -92,7 +93,13 @@ class TaskModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        return (self._compiled or self.net)(x)
+        return self.compiled_net(x)
+
+    @property
+    def compiled_net(self) -> nn.Module:
+        """The network, torch.compile'd when ``compile=true`` (the compiled wrapper, not its truth value:
+        ``compiled or net`` would call ``len()`` on it)."""
+        return self.net if self._compiled is None else self._compiled
 
     def configure_optimizers(self) -> Any:
         if self.hparams.backbone_lr_mult is None:
@@ -109,14 +116,28 @@ class TaskModule(L.LightningModule):
         """Raise a one-sentence DlzooError if the network cannot take the data (before any training)."""
 
     def check_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
-        """Stop the run, saying where, when the training loss stops being a finite number."""
-        if not torch.isfinite(loss):
-            lrs = [group["lr"] for group in self.trainer.optimizers[0].param_groups] if self.trainer.optimizers else []
-            raise DlzooError(
-                f"training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx} "
-                f"(global step {self.global_step}, learning rate {lrs}). The run diverged: lower the learning rate, "
-                f"add gradient clipping (trainer.gradient_clip_val) or check the data for NaN/inf values."
-            )
+        """Stop the run, saying where, when the training loss stops being a finite number.
+
+        On the CPU every step is checked at once. On an accelerator, reading a loss back makes the host
+        wait for the device, so the losses are kept there and checked together every
+        ``trainer.log_every_n_steps`` steps and at the end of each epoch: the error still names the
+        first bad step, a few steps late.
+        """
+        self._unchecked_losses.append((loss.detach(), self.current_epoch, batch_idx, self.global_step))
+        if loss.device.type != "cpu" and len(self._unchecked_losses) < self.trainer.log_every_n_steps \
+                and not self.trainer.is_last_batch:
+            return
+        unchecked, self._unchecked_losses = self._unchecked_losses, []
+        finite = torch.isfinite(torch.stack([value for value, *_ in unchecked]))  # (steps,)
+        if bool(finite.all()):
+            return
+        value, epoch, batch, step = unchecked[int((~finite).nonzero()[0])]
+        lrs = [group["lr"] for group in self.trainer.optimizers[0].param_groups] if self.trainer.optimizers else []
+        raise DlzooError(
+            f"training loss became {value.item()} at epoch {epoch}, batch {batch} "
+            f"(global step {step}, learning rate {lrs}). The run diverged: lower the learning rate, "
+            f"add gradient clipping (trainer.gradient_clip_val) or check the data for NaN/inf values."
+        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         cls = type(self)

@@ -61,7 +61,7 @@ class ClassificationTask(TaskModule):
         x = torch.stack([dataset[i][0] for i in range(min(2, len(dataset)))])  # (2, *input_shape)
         param = next(self.net.parameters(), None)
         if param is not None:
-            x = x.to(param.dtype)
+            x = x.to(param.device, param.dtype)  # built under trainer.init_module(), the net may be on the GPU
         was_training = self.training
         self.eval()
         try:

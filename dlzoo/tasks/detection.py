@@ -77,7 +77,7 @@ class DetectionTask(TaskModule):
         self.eval()
         try:
             with torch.no_grad():
-                raw = self(images[:2])
+                raw = self(images[:2].to(self.device))
         except (RuntimeError, ValueError) as err:
             raise DlzooError(f"model '{model_name}' cannot take the images of data '{data_name}' (shape {tuple(images.shape[1:])}): {str(err).splitlines()[0]}") from err
         finally:

@@ -89,7 +89,7 @@ class LanguageModelTask(TaskModule):
             state = None  # a smaller last batch starts afresh
         if state is not None:  # on the CPU when it was loaded from a checkpoint
             state = tuple(s.to(inputs.device) for s in state) if isinstance(state, tuple) else state.to(inputs.device)
-        logits, final = (self._compiled or self.net)(inputs, lengths, state)  # (B, T, V)
+        logits, final = self.compiled_net(inputs, lengths, state)  # (B, T, V)
         if self.hparams.carry_state:
             self._state = tuple(s.detach() for s in final) if isinstance(final, tuple) else final.detach()
         nll = token_nll(logits, targets)  # (B, T)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.apply_func import move_data_to_device
 import torch
 from torch import Tensor
 
@@ -96,7 +97,7 @@ class Seq2SeqTask(TaskModule):
     def teacher_forced_loss(self, batch: Batch, teacher_forcing_ratio: float = 1.0) -> tuple[Tensor, Tensor]:
         """Mean cross-entropy over the non-pad target tokens, and the scored targets tgt[:, 1:] (B, T)."""
         src, src_lengths, tgt, _ = batch
-        net = self._compiled or self.net
+        net = self.compiled_net
         logits, _ = net(src, src_lengths, tgt[:, :-1], teacher_forcing_ratio)  # (B, T, V)
         tgt_out = tgt[:, 1:]  # (B, T) y1 .. yn <eos> <pad>..
         return sequence_loss(logits, tgt_out, IDS["pad_id"]), tgt_out
@@ -169,6 +170,7 @@ class Seq2SeqTask(TaskModule):
                              "(use data=dates or data=parallel_tsv)")
         dataset = datamodule.datasets["train"]
         batch = collate_parallel([dataset[i] for i in range(min(2, len(dataset)))])
+        batch = move_data_to_device(batch, self.device)  # built under trainer.init_module(), the net may be on the GPU
         was_training = self.training
         self.eval()
         try:

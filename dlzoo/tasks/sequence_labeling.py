@@ -49,7 +49,7 @@ class SequenceLabelingTask(TaskModule):
 
     def _loss_acc(self, batch: Batch) -> tuple[Tensor, Tensor, int]:
         inputs, lengths, labels = batch
-        logits = (self._compiled or self.net)(inputs, lengths)  # (B, T, C) or (B, C)
+        logits = self.compiled_net(inputs, lengths)  # (B, T, C) or (B, C)
         if logits.dim() == 3:
             logits = logits.transpose(1, 2)  # (B, C, T), cross_entropy's layout
         loss = F.cross_entropy(logits, labels)  # mean over labels != -100
