@@ -1,4 +1,4 @@
-"""Callbacks the runner always installs."""
+"""Callbacks of the runner: the ones it always installs, and the configurable ones of configs/callbacks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.utilities.data import extract_batch_size
 
 
@@ -50,6 +51,26 @@ class RNGState(L.Callback):
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class StepProgressBar(RichProgressBar):
+    """Lightning's RichProgressBar, brought up to date every ``every_n_steps`` training steps.
+
+    Rich's ``refresh_rate`` counts redraws per second, but Lightning's bar still gathers the logged
+    metrics after every step, which costs more than a whole step of a small model (about 0.3 ms on a
+    laptop core). This bar skips the steps in between, and always shows an epoch's last step.
+    """
+
+    def __init__(self, every_n_steps: int = 10, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.every_n_steps = every_n_steps
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if (batch_idx + 1) % self.every_n_steps == 0 or trainer.is_last_batch:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
 class TorchThreads(L.Callback):

@@ -7,8 +7,8 @@
     dlzoo-train -m model.optimizer.lr=1e-3,1e-2  # a sweep
 
 Every run folder holds ``config.yaml`` (the resolved config), ``metrics.json`` (final metrics as
-plain floats, training-set metrics measured in eval mode after training), ``checkpoints/``
-(``last.ckpt`` and the best) and the logger's files.
+plain floats, training-set metrics measured in eval mode after training), ``MODEL_CARD.md``,
+``checkpoints/`` (``last.ckpt`` and the best) and the logger's files.
 """
 
 from __future__ import annotations
@@ -21,14 +21,19 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlzoo.callbacks import RNGState
 from dlzoo.checkpoint import AtomicCheckpointIO, read_checkpoint
 from dlzoo.config import CONFIG_DIR, to_plain
 from dlzoo.errors import DlzooError
+from dlzoo.model_card import write_model_card
 from dlzoo.tasks.base import TaskModule, build
 
 log = logging.getLogger("dlzoo")
@@ -85,6 +90,48 @@ def evaluate_splits(trainer: L.Trainer, model: TaskModule, datamodule: L.Lightni
     return {name: float(value) for result in results for name, value in result.items()}
 
 
+def refuse_relaunch_in_sweep(trainer: L.Trainer) -> None:
+    """Refuse a local multirun sweep (``-m``) whose runs start DDP processes themselves.
+
+    Lightning starts ranks 1.. of a ``ddp`` run by running the command line again; under ``-m`` that
+    command line is the whole sweep, so every extra process would run every job of it, each in the
+    wrong folder. Where the processes exist already (``srun`` under SLURM, torchrun), nothing is
+    relaunched and such sweeps run, e.g. with ``hydra/launcher=slurm``.
+    """
+    strategy = trainer.strategy
+    relaunches = isinstance(strategy.launcher, _SubprocessScriptLauncher) and trainer.num_devices > 1 \
+        and not strategy.cluster_environment.creates_processes_externally
+    if relaunches and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise DlzooError(
+            f"a multirun sweep (-m) cannot start {trainer.num_devices} DDP processes per run on this machine: "
+            "Lightning starts them by re-running the command line, which would run the whole sweep in each. "
+            "Run the sweep's values one command at a time, sweep with trainer.devices=1, or sweep on a "
+            "SLURM cluster with hydra/launcher=slurm (srun starts the processes there)."
+        )
+
+
+def final_evaluator(trainer: L.Trainer, cfg: DictConfig) -> L.Trainer | None:
+    """The trainer that measures the final metrics: ``trainer`` itself after a single-process fit.
+
+    After a DDP fit, global rank 0 alone evaluates every split on its own device (the other ranks get
+    None): sharded evaluation is not exact, because Lightning's DistributedSampler pads each split to
+    a multiple of the world size with repeated examples, and corpus-level metrics (BLEU, mAP) of
+    shards are not the corpus's. So every example counts once, as in a single-process run. The
+    process group is closed first, so no collective in the evaluation waits for ranks that are done.
+    Other strategies (FSDP: weights sharded across ranks) evaluate sharded, with synced metrics.
+    """
+    if trainer.world_size == 1 or not isinstance(trainer.strategy, DDPStrategy):
+        return trainer
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        trainer.strategy.barrier("dlzoo-final-evaluation")
+        torch.distributed.destroy_process_group()
+    if not trainer.is_global_zero:
+        return None
+    device = trainer.strategy.root_device
+    single = {"strategy": "auto", "devices": [device.index] if device.index is not None else 1, "num_nodes": 1, "sync_batchnorm": False}
+    return build({**to_plain(cfg.trainer), **single}, logger=False, enable_checkpointing=False, plugins=[AtomicCheckpointIO()])
+
+
 def train(cfg: DictConfig) -> float | None:
     """Train and evaluate one run; returns ``cfg.optimized_metric`` for sweeps."""
     output_dir = Path(cfg.paths.output_dir)
@@ -127,19 +174,25 @@ def train(cfg: DictConfig) -> float | None:
         "data_state": datamodule.checkpoint_metadata(),  # e.g. a vocabulary, for predictions from the checkpoint alone
     }
     model.check_fits(datamodule, model_name, data_name)
-    save_config(cfg, output_dir)
+    refuse_relaunch_in_sweep(trainer)
+    if trainer.is_global_zero:  # under DDP every rank runs this function; rank 0 writes the run folder
+        save_config(cfg, output_dir)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     best = next((c.best_model_path for c in trainer.checkpoint_callbacks if c.monitor and c.best_model_path), "")
     eval_ckpt = best if cfg.get("eval_ckpt") == "best" and best else None
-    metrics = evaluate_splits(trainer, model, datamodule, eval_ckpt)
+    evaluator = final_evaluator(trainer, cfg)
+    if evaluator is None:  # a DDP rank other than 0: rank 0 measures and writes the metrics
+        return None
+    metrics = evaluate_splits(evaluator, model, datamodule, eval_ckpt)
     metrics["epochs"] = float(trainer.current_epoch)
     for callback in callbacks:  # callbacks that measure something of their own (e.g. a cost history)
         if hasattr(callback, "final_metrics"):
             metrics.update(callback.final_metrics())
     if trainer.is_global_zero:
         write_metrics(metrics, output_dir)
+        write_model_card(cfg, model, metrics, output_dir)
     summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.endswith(("acc", "loss")))
     log.info("run folder: %s", output_dir)
     print(f"[dlzoo] {summary}", flush=True)

@@ -84,7 +84,7 @@ def _config(case: str, device: str, out: str):
         f"trainer.max_epochs={epochs}", "++trainer.limit_val_batches=0", f"++trainer.limit_test_batches={EVAL_BATCHES}",
         "++trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false",
         f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}", "trainer.precision=32-true",
-        "callbacks=last_only", "~callbacks.last_checkpoint", "+callbacks.epoch_timer._target_=bench_runner.EpochTimer",
+        "callbacks=last_only", "~callbacks.last_checkpoint", "++trainer.enable_checkpointing=false", "+callbacks.epoch_timer._target_=bench_runner.EpochTimer",
     ])
     with open_dict(cfg):
         cfg.trainer.pop("max_time", None)  # a time budget would make the two sides train different lengths

@@ -175,3 +175,31 @@ def test_random_shift_moves_each_image_within_bounds():
         assert len(matches) == 1
         shifts += matches
     assert len(set(shifts)) >= 10  # each image draws its own shift
+
+
+def test_pinned_memory_auto_follows_the_training_device():
+    from types import SimpleNamespace
+
+    from dlzoo.data.base import use_pinned_memory
+
+    on = lambda device: SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))  # noqa: E731
+    assert use_pinned_memory("auto", on("cuda")) is True
+    assert use_pinned_memory("auto", on("cpu")) is False
+    assert use_pinned_memory("auto", None) is False  # a loader made outside a run
+    assert use_pinned_memory(True, on("cpu")) is True and use_pinned_memory(False, on("cuda")) is False
+    with pytest.raises(DlzooError, match="pin_memory"):
+        use_pinned_memory("yes", on("cpu"))
+
+
+def test_auto_loader_workers_leave_a_core_for_training(monkeypatch):
+    import os
+
+    from dlzoo.data.base import loader_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)), raising=False)
+    assert loader_workers("auto") == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert loader_workers("auto") == 8
+    assert loader_workers(3) == 3
+    with pytest.raises(DlzooError, match="num_workers"):
+        loader_workers(-1)

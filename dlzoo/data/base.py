@@ -5,7 +5,9 @@ out of the training data when the source has none, builds the loaders and expose
 must be sized to (``input_shape``, ``num_classes``).
 
 Shuffling is a pure function of (seed, epoch) through ``EpochShuffleSampler``, so a resumed run
-sees the same batches as an uninterrupted one, and Lightning's DDP wrapper shards the same order.
+sees the same batches as an uninterrupted one. Under DDP, Lightning wraps the sampler in its
+``DistributedSamplerWrapper``: each rank takes a disjoint shard of the epoch's order (its positions
+reshuffled with ``seed + epoch``), a pure function of (seed, epoch) too.
 Random augmentations in DataLoader workers (``num_workers > 0``) are seeded per loader, so they are
 not replayed exactly after a resume; with ``num_workers=0`` everything is.
 """
@@ -13,6 +15,7 @@ not replayed exactly after a resume; with ``num_workers=0`` everything is.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import lightning as L
@@ -95,6 +98,27 @@ class CourseShuffleSampler(EpochShuffleSampler):
 SHUFFLES = {"torch": EpochShuffleSampler, "course": CourseShuffleSampler}
 
 
+def loader_workers(setting: int | str) -> int:
+    """A loader's ``num_workers``: ``auto`` gives one worker process per core this process may use, less
+    one for the training loop, at most 8 (decoding images in parallel; in-memory tensors want 0)."""
+    if setting == "auto":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(0, min(8, cores - 1))
+    if isinstance(setting, int) and setting >= 0:
+        return setting
+    raise DlzooError(f"data.num_workers must be a count >= 0 or 'auto', got {setting!r}")
+
+
+def use_pinned_memory(setting: bool | str, trainer: L.Trainer | None) -> bool:
+    """A loader's ``pin_memory``: ``auto`` pins host memory when the run trains on CUDA, where pinned
+    batches are copied to the device asynchronously; on the CPU pinning would only cost time."""
+    if setting == "auto":
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
+    if isinstance(setting, bool):
+        return setting
+    raise DlzooError(f"data.pin_memory must be true, false or 'auto', got {setting!r}")
+
+
 class ClassificationDataModule(L.LightningDataModule):
     """Shared loader logic.
 
@@ -106,8 +130,8 @@ class ClassificationDataModule(L.LightningDataModule):
         shuffle: the per-epoch order of training examples: ``torch`` (a permutation drawn from
             seed + epoch), ``course`` (the course's NumPy order, seed 10 + epoch from 1; use
             ``seed=10``) or ``none`` (always the stored order).
-        num_workers: DataLoader worker processes.
-        pin_memory: pinned host memory for faster GPU copies.
+        num_workers: DataLoader worker processes (``auto``: one per available core, less one, at most 8).
+        pin_memory: pinned host memory for faster GPU copies (``auto``: when training on CUDA).
         dtype: feature dtype of array-backed sources (``float64`` with ``trainer.precision=64-true``).
     """
 
@@ -118,8 +142,8 @@ class ClassificationDataModule(L.LightningDataModule):
         batch_size: int | str = 64,
         val_fraction: float = 0.1,
         seed: int = 0,
-        num_workers: int = 0,
-        pin_memory: bool = False,
+        num_workers: int | str = 0,
+        pin_memory: bool | str = "auto",
         dtype: str = "float32",
         shuffle: str = "torch",
     ) -> None:
@@ -197,8 +221,9 @@ class ClassificationDataModule(L.LightningDataModule):
         return self._require_setup().val is not None
 
     def checkpoint_metadata(self) -> dict:
-        """Plain values a checkpoint needs to use the model on new inputs: the class names."""
-        return {"class_names": self.class_names}
+        """Plain values a checkpoint needs to use the model on new inputs: the class names and the
+        input shape (what dlzoo-export feeds the network)."""
+        return {"class_names": self.class_names, "input_shape": list(self.input_shape)}
 
     def predict_transform(self):
         """PIL image -> model input tensor, for predictions on image files."""
@@ -218,9 +243,9 @@ class ClassificationDataModule(L.LightningDataModule):
             # its own that draw leaves the global RNG (dropout's) alone, so when Lightning starts the
             # iterator (before or after the epoch hooks, resumed or not) cannot change the weights.
             generator=torch.Generator().manual_seed(self.seed),
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
+            num_workers=loader_workers(self.num_workers),
+            pin_memory=use_pinned_memory(self.pin_memory, self.trainer),
+            persistent_workers=loader_workers(self.num_workers) > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -30,7 +30,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
-from dlzoo.data.base import EpochShuffleSampler
+from dlzoo.data.base import EpochShuffleSampler, loader_workers, use_pinned_memory
 from dlzoo.data.shapes import (
     SHAPE_CLASSES, VOC_CLASSES, Compose, RandomHorizontalFlip, RandomScaleCrop, Resize,
     ShapesDataset, ShapesLandmarkDataset, ShapesLocalizationDataset, Transform, VOCDataset, YoloTxtDataset,
@@ -56,8 +56,8 @@ class DetectionDataModule(L.LightningDataModule):
         scale_crop: bool = False,
         scale: tuple[float, float] = (0.7, 1.3),
         train_eval_size: int = 300,
-        num_workers: int = 0,
-        pin_memory: bool = False,
+        num_workers: int | str = 0,
+        pin_memory: bool | str = "auto",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -135,9 +135,9 @@ class DetectionDataModule(L.LightningDataModule):
             sampler=EpochShuffleSampler(len(dataset), self.seed) if shuffle else None,
             collate_fn=self.collate,
             generator=torch.Generator().manual_seed(self.seed),
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
+            num_workers=loader_workers(self.num_workers),
+            pin_memory=use_pinned_memory(self.pin_memory, self.trainer),
+            persistent_workers=loader_workers(self.num_workers) > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from dlzoo.data.base import EpochShuffleSampler
+from dlzoo.data.base import EpochShuffleSampler, use_pinned_memory
 from dlzoo.data.dates import ParallelTextDataset, build_vocabs, collate_parallel, generate_dates, read_parallel_tsv
 from dlzoo.errors import DlzooError
 from dlzoo.text import Vocab, build_tokenizer, pad_batch
@@ -91,7 +91,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         tokenize: str = "char",
         lower: bool | None = None,
         num_workers: int = 0,
-        pin_memory: bool = False,
+        pin_memory: bool | str = "auto",
     ) -> None:
         super().__init__()
         if not (isinstance(batch_size, int) and batch_size > 0):
@@ -195,7 +195,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
             # the loader's own generator: starting an iterator never draws from the global RNG
             generator=torch.Generator().manual_seed(self.seed),
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=use_pinned_memory(self.pin_memory, self.trainer),
             persistent_workers=self.num_workers > 0,
         )
 
@@ -245,7 +245,7 @@ class DatesDataModule(Seq2SeqDataModule):
         batch_size: int = 100,
         seed: int = 0,
         num_workers: int = 0,
-        pin_memory: bool = False,
+        pin_memory: bool | str = "auto",
     ) -> None:
         super().__init__(batch_size, seed, "char", False, num_workers, pin_memory)
         if n_train < 1 or n_val < 0 or n_test < 0:
@@ -319,7 +319,7 @@ class ParallelTSVDataModule(Seq2SeqDataModule):
         batch_size: int = 64,
         seed: int = 0,
         num_workers: int = 0,
-        pin_memory: bool = False,
+        pin_memory: bool | str = "auto",
     ) -> None:
         super().__init__(batch_size, seed, tokenize, lower, num_workers, pin_memory)
         if path in (None, "", "???"):

@@ -123,18 +123,24 @@ class TaskModule(L.LightningModule):
         ``trainer.log_every_n_steps`` steps and at the end of each epoch: the error still names the
         first bad step, a few steps late.
         """
-        self._unchecked_losses.append((loss.detach(), self.current_epoch, batch_idx, self.global_step))
-        if loss.device.type != "cpu" and len(self._unchecked_losses) < self.trainer.log_every_n_steps \
-                and not self.trainer.is_last_batch:
+        where = (self.current_epoch, batch_idx, self.global_step)
+        if loss.device.type == "cpu":
+            if not torch.isfinite(loss):
+                self._diverged(loss.item(), *where)
+            return
+        self._unchecked_losses.append((loss.detach(), *where))
+        if len(self._unchecked_losses) < self.trainer.log_every_n_steps and not self.trainer.is_last_batch:
             return
         unchecked, self._unchecked_losses = self._unchecked_losses, []
         finite = torch.isfinite(torch.stack([value for value, *_ in unchecked]))  # (steps,)
-        if bool(finite.all()):
-            return
-        value, epoch, batch, step = unchecked[int((~finite).nonzero()[0])]
+        if not bool(finite.all()):
+            value, *first_bad = unchecked[int((~finite).nonzero()[0])]
+            self._diverged(value.item(), *first_bad)
+
+    def _diverged(self, value: float, epoch: int, batch_idx: int, step: int) -> None:
         lrs = [group["lr"] for group in self.trainer.optimizers[0].param_groups] if self.trainer.optimizers else []
         raise DlzooError(
-            f"training loss became {value.item()} at epoch {epoch}, batch {batch} "
+            f"training loss became {value} at epoch {epoch}, batch {batch_idx} "
             f"(global step {step}, learning rate {lrs}). The run diverged: lower the learning rate, "
             f"add gradient clipping (trainer.gradient_clip_val) or check the data for NaN/inf values."
         )

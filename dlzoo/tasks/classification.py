@@ -108,8 +108,8 @@ class ClassificationTask(TaskModule):
                 self._epoch_sums = [self._epoch_totals()]
         else:
             # epoch values are exact means over examples: Lightning weights each batch by batch_size
-            self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
-            self.log(f"{stage}/acc", correct / len(y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+            self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
+            self.log(f"{stage}/acc", correct / len(y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -128,8 +128,8 @@ class ClassificationTask(TaskModule):
         self._next_log_step = self.global_step + self.trainer.log_every_n_steps
         loss, correct, m = self._epoch_totals()
         self._epoch_sums = []
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/acc", correct / m, prog_bar=True)
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True)  # under DDP: the mean of the ranks' shards
+        self.log("train/acc", correct / m, prog_bar=True, sync_dist=True)
 
     def _epoch_totals(self) -> tuple[torch.Tensor, torch.Tensor, int]:
         """(mean loss, correct, examples) of the steps recorded this epoch."""
@@ -144,8 +144,8 @@ class ClassificationTask(TaskModule):
         x, y = batch
         loss, correct = self.loss_and_correct(self(x), y)
         stage = self.eval_splits[dataloader_idx]
-        self.log(f"{stage}/loss", loss, batch_size=len(y), add_dataloader_idx=False)
-        self.log(f"{stage}/acc", correct / len(y), batch_size=len(y), add_dataloader_idx=False)
+        self.log(f"{stage}/loss", loss, batch_size=len(y), add_dataloader_idx=False, sync_dist=True)
+        self.log(f"{stage}/acc", correct / len(y), batch_size=len(y), add_dataloader_idx=False, sync_dist=True)
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch

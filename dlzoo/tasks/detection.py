@@ -93,7 +93,7 @@ class DetectionTask(TaskModule):
         self.check_finite(terms["loss"], batch_idx)
         for name, value in terms.items():
             key = "train/loss" if name == "loss" else f"train/loss_{name}"
-            self.log(key, value.detach(), on_step=False, on_epoch=True, prog_bar=name == "loss", batch_size=len(images))
+            self.log(key, value.detach(), on_step=False, on_epoch=True, prog_bar=name == "loss", batch_size=len(images), sync_dist=True)
         return terms["loss"]
 
     # ---- evaluation: one evaluator per split, mAP computed when the split ends
@@ -102,14 +102,14 @@ class DetectionTask(TaskModule):
         raw = self(images)
         terms = self.losses(raw, images, targets)
         self.log(f"{split}/loss", terms["loss"], on_step=False, on_epoch=True, prog_bar=split == "val",
-                 batch_size=len(images), add_dataloader_idx=False)
+                 batch_size=len(images), add_dataloader_idx=False, sync_dist=True)
         self.evaluators.setdefault(split, DetectionEvaluator()).update(self.detections(raw, images.shape[-2:]), targets)
 
     def _log_map(self) -> None:
         for split, evaluator in self.evaluators.items():
             result = evaluator.compute()
-            self.log(f"{split}/map_50", result["voc_map_50"].float(), prog_bar=split == "val", add_dataloader_idx=False)
-            self.log(f"{split}/map", result["map"].float(), add_dataloader_idx=False)
+            self.log(f"{split}/map_50", result["voc_map_50"].float(), prog_bar=split == "val", add_dataloader_idx=False, sync_dist=True)
+            self.log(f"{split}/map", result["map"].float(), add_dataloader_idx=False, sync_dist=True)
         self.evaluators = {}
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

@@ -127,7 +127,7 @@ class EmbeddingTask(TaskModule):
 
     def on_train_epoch_end(self) -> None:
         if self._loss_count:
-            self.log("train/loss", self._loss_sum / self._loss_count, prog_bar=True)
+            self.log("train/loss", self._loss_sum / self._loss_count, prog_bar=True, sync_dist=True)
         self._loss_sum, self._loss_count = None, 0
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -165,7 +165,7 @@ class EmbeddingTask(TaskModule):
     # ---- evaluation -----------------------------------------------------------------------------------------
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         split, kv = self.eval_splits[dataloader_idx], self.keyed_vectors()
-        log = dict(batch_size=1, add_dataloader_idx=False)
+        log = dict(batch_size=1, add_dataloader_idx=False, sync_dist=True)
         if batch["analogies"]:
             score = evaluate_analogies(kv, batch["analogies"])
             self.log(f"{split}/analogy_acc", score.accuracy, prog_bar=True, **log)

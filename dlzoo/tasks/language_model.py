@@ -98,7 +98,7 @@ class LanguageModelTask(TaskModule):
         token_mean = nll.sum() / n_tokens
         loss = token_mean if self.hparams.loss_reduction == "token_mean" else nll.sum() / len(inputs)
         self.check_finite(loss, batch_idx)
-        self.log("train/loss", token_mean, on_step=False, on_epoch=True, prog_bar=True, batch_size=n_tokens)
+        self.log("train/loss", token_mean, on_step=False, on_epoch=True, prog_bar=True, batch_size=n_tokens, sync_dist=True)
         return loss
 
     def _evaluate(self, batch: Batch, split: str) -> None:
@@ -112,7 +112,7 @@ class LanguageModelTask(TaskModule):
     def _log_epoch(self) -> None:
         for split, (nats, tokens) in self._sums.items():
             loss = nats / tokens.clamp(min=1)
-            log = dict(on_step=False, on_epoch=True, add_dataloader_idx=False)
+            log = dict(on_step=False, on_epoch=True, add_dataloader_idx=False, sync_dist=True)
             self.log(f"{split}/loss", loss, prog_bar=split == "val", **log)
             self.log(f"{split}/ppl", loss.exp(), **log)
             self.log(f"{split}/bits", loss / math.log(2), **log)

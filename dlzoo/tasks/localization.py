@@ -71,7 +71,7 @@ class LocalizationTask(TaskModule):
         for name, value in values.items():
             n = len(y) if name in ("loss", "presence_acc") else present  # per-object metrics: mean over objects
             self.log(f"{stage}/{name}", value.detach() if name != "loss" else value, on_step=False, on_epoch=True,
-                     batch_size=n, add_dataloader_idx=False, prog_bar=name == "loss")
+                     batch_size=n, add_dataloader_idx=False, prog_bar=name == "loss", sync_dist=True)
         return values["loss"]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

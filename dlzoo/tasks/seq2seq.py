@@ -119,14 +119,14 @@ class Seq2SeqTask(TaskModule):
         loss, tgt_out = self.teacher_forced_loss(batch, self.hparams.teacher_forcing_ratio)
         self.check_finite(loss, batch_idx)
         n_tokens = int((tgt_out != IDS["pad_id"]).sum())
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n_tokens)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n_tokens, sync_dist=True)
         return loss
 
     def _evaluate(self, batch: Batch, split: str) -> None:
         src, src_lengths = batch[0], batch[1]
         loss, tgt_out = self.teacher_forced_loss(batch)
         n_sentences, n_tokens = len(src), int((tgt_out != IDS["pad_id"]).sum())
-        log = dict(on_step=False, on_epoch=True, add_dataloader_idx=False)
+        log = dict(on_step=False, on_epoch=True, add_dataloader_idx=False, sync_dist=True)
         self.log(f"{split}/loss", loss, batch_size=n_tokens, prog_bar=split == "val", **log)
         decoders = [("", 1)] + ([("beam_", self.hparams.beam_size)] if self.hparams.beam_size > 1 else [])
         for prefix, width in decoders:
@@ -140,7 +140,7 @@ class Seq2SeqTask(TaskModule):
 
     def _log_bleu(self) -> None:
         for name, (hyps, refs) in self._corpora.items():
-            self.log(name, corpus_bleu(hyps, [refs], tokenize="none"), add_dataloader_idx=False)
+            self.log(name, corpus_bleu(hyps, [refs], tokenize="none"), add_dataloader_idx=False, sync_dist=True)
         self._corpora = {}
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

@@ -60,13 +60,13 @@ class SequenceLabelingTask(TaskModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss, acc, n = self._loss_acc(batch)
         self.check_finite(loss, batch_idx)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log("train/acc", acc, on_step=False, on_epoch=True, batch_size=n)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("train/acc", acc, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         return loss
 
     def _evaluate(self, batch: Batch, split: str) -> None:
         loss, acc, n = self._loss_acc(batch)
-        log = dict(on_step=False, on_epoch=True, add_dataloader_idx=False, batch_size=n)
+        log = dict(on_step=False, on_epoch=True, add_dataloader_idx=False, batch_size=n, sync_dist=True)
         self.log(f"{split}/loss", loss, prog_bar=split == "val", **log)
         self.log(f"{split}/acc", acc, prog_bar=split == "val", **log)
 
