@@ -64,6 +64,18 @@ def markdown(output: list[str]) -> list[str]:
     return lines
 
 
+def previous_sections(text: str) -> dict[str, list[str]]:
+    """The ``## bench_<name>`` sections of an earlier BENCHMARKS.md, by name."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## bench_"):
+            current = sections.setdefault(line.removeprefix("## bench_").strip(), [])
+        if current is not None:
+            current.append(line)
+    return sections
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=SCRIPTS.parent / "BENCHMARKS.md")
@@ -74,6 +86,7 @@ def main() -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# dlzoo benchmarks, {stamp}", "", "Written by `python scripts/bench_all.py`"
              f"{' --quick (not a measurement)' if args.quick else ''}. Machine:", "", *machine(), ""]
+    sections: dict[str, list[str]] = {}
     failures = 0
     for name in args.only:
         full, quick = BENCHES[name]
@@ -84,13 +97,18 @@ def main() -> int:
         start = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
         seconds = time.perf_counter() - start
-        lines += [f"## bench_{name}", "", f"`{shown}`: {seconds:.0f} s, load average {load:.2f} before", ""]
+        section = [f"## bench_{name}", "", f"`{shown}`: {seconds:.0f} s, {stamp}, load average {load:.2f} before", ""]
         table = [line for line in result.stdout.splitlines() if line.strip()]
-        lines += markdown(table)
+        section += markdown(table)
         if result.returncode != 0:
             failures += 1
-            lines += [f"**exit {result.returncode}**:", "```", *result.stderr.strip().splitlines()[-15:], "```", ""]
+            section += [f"**exit {result.returncode}**:", "```", *result.stderr.strip().splitlines()[-15:], "```", ""]
+        sections[name] = section
         print("\n".join(table), flush=True)
+    if args.output.exists() and set(args.only) != set(BENCHES):  # a partial run keeps the other sections
+        sections = {**previous_sections(args.output.read_text()), **sections}
+    for name in BENCHES:
+        lines += sections.get(name, [])
     args.output.write_text("\n".join(lines))
     print(f"[bench_all] wrote {args.output}")
     return 1 if failures else 0

@@ -9,7 +9,9 @@ from the same weights and see the same batches in the same order:
 - runner: ``dlzoo.train.train(cfg)``, the real entry point, with its task logging, CSV logger and
   progress bar on. Checkpointing and validation are off on both sides (a plain loop has neither).
 - plain: ``for x, y in loader: zero_grad; loss(net(x), y).backward(); step`` with the same optimizer,
-  scheduler and gradient clipping.
+  scheduler and gradient clipping;
+- bare Lightning: that same step as the ``training_step`` of a minimal LightningModule, under a Trainer
+  with no logger, progress bar or checkpoints: the share of the overhead that is Lightning's own.
 
 Each side runs in a fresh process, so its peak memory (resident set on the CPU, allocated memory on
 CUDA) is its own; sides alternate ``--repeats`` times and the best is kept. Time per epoch is the
@@ -40,7 +42,7 @@ EVAL_BATCHES = 20  # training-set batches the final loss is measured on
 CASES = {  # name: (overrides, epochs)
     "mlp32": (["model=mlp", "data=digits", "data.upscale=1", "data.pad_to=8", "data.max_shift=0", "data.batch_size=32"], 12),
     "mlp256": (["model=mlp", "data=digits", "data.upscale=1", "data.pad_to=8", "data.max_shift=0", "data.batch_size=256"], 40),
-    "lenet5": (["model=lenet5", "data=digits", "data.max_shift=0", "data.batch_size=256"], 5),
+    "lenet5": (["model=lenet5", "data=digits", "data.max_shift=0", "data.batch_size=256"], 10),
     "char_lstm": (["experiment=char_lstm_shakespeare", "++trainer.limit_train_batches=8", "~callbacks.torch_threads"], 4),
 }
 LABELS = {"mlp32": "MLP, digits 8x8, batch 32", "mlp256": "MLP, digits 8x8, batch 256",
@@ -115,74 +117,116 @@ def run_runner(case: str, device: str) -> dict:
             "loss": metrics["train/loss"], "memory": _peak_memory(device)}
 
 
+class _Setup:
+    """What the plain loop and the bare Lightning module share: the runner's data, weights and optimizer."""
+
+    def __init__(self, case: str, device: str) -> None:
+        import torch
+
+        from dlzoo.config import to_plain
+        from dlzoo.tasks.base import build
+        from dlzoo.train import bind_net_to_data
+
+        with tempfile.TemporaryDirectory() as out:
+            cfg = _config(case, device, out)
+        # The runner's order of construction, so the seeded weights are the same.
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        self.datamodule = build(to_plain(cfg.data))
+        self.datamodule.prepare_data()
+        self.datamodule.setup("fit")
+        bind_net_to_data(cfg.model.net, self.datamodule.net_sizes(), case, case)
+        with torch.device(device):  # as the runner's trainer.init_module(): drawn by the device's generator
+            task = build(to_plain(cfg.model), _recursive_=False)
+        self.net, self.device, self.epochs = task.net, device, cfg.trainer.max_epochs
+        self.language_model = "vocab_size" in cfg.model.net
+        if self.language_model:
+            assert not cfg.model.carry_state and cfg.model.loss_reduction == "token_mean", "the plain loop's loss"
+        optimizers = task.configure_optimizers()
+        self.optimizer, self.scheduler = (optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]) \
+            if isinstance(optimizers, dict) else (optimizers, None)
+        self.clip = cfg.trainer.get("gradient_clip_val")
+        self.limit = cfg.trainer.get("limit_train_batches") or None
+
+    def loss(self, batch):
+        import torch.nn.functional as F
+
+        if self.language_model:
+            inputs, targets, lengths = (t.to(self.device, non_blocking=True) for t in batch)
+            logits, _ = self.net(inputs, lengths)  # (B, T, V)
+            return F.cross_entropy(logits.transpose(1, 2), targets)  # mean over real tokens (-100 ignored)
+        x, y = (t.to(self.device, non_blocking=True) for t in batch)
+        return F.cross_entropy(self.net(x), y)
+
+    def result(self, starts: list[float]) -> dict:
+        """Median epoch time (first epoch left out), training-set loss in eval mode, peak memory."""
+        import torch
+
+        self.net.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for i, batch in enumerate(self.datamodule.eval_dataloaders()["train"]):
+                if i == EVAL_BATCHES:
+                    break
+                n = int((batch[1] != -100).sum())  # examples, or real tokens
+                total += float(self.loss(batch)) * n
+                count += n
+        return {"epoch_s": statistics.median(b - a for a, b in zip(starts[1:-1], starts[2:])),
+                "loss": total / count, "memory": _peak_memory(self.device)}
+
+
 def run_plain(case: str, device: str) -> dict:
     import torch
-    import torch.nn.functional as F
 
-    from dlzoo.config import to_plain
-    from dlzoo.tasks.base import build
-    from dlzoo.train import bind_net_to_data
-
-    with tempfile.TemporaryDirectory() as out:
-        cfg = _config(case, device, out)
-    # The runner's order of construction, so the seeded weights are the same.
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build(to_plain(cfg.data))
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    bind_net_to_data(cfg.model.net, datamodule.net_sizes(), case, case)
-    with torch.device(device):  # as the runner's trainer.init_module(): drawn by the device's generator
-        task = build(to_plain(cfg.model), _recursive_=False)
-    net = task.net
-    language_model = "vocab_size" in cfg.model.net
-    if language_model:
-        assert not cfg.model.carry_state and cfg.model.loss_reduction == "token_mean", "the plain loop's loss"
-    optimizers = task.configure_optimizers()
-    optimizer, scheduler = (optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]) \
-        if isinstance(optimizers, dict) else (optimizers, None)
-    clip = cfg.trainer.get("gradient_clip_val")
-    limit = cfg.trainer.get("limit_train_batches") or None
-
-    def loss_of(batch) -> torch.Tensor:
-        if language_model:
-            inputs, targets, lengths = (t.to(device, non_blocking=True) for t in batch)
-            logits, _ = net(inputs, lengths)  # (B, T, V)
-            return F.cross_entropy(logits.transpose(1, 2), targets)  # mean over real tokens (-100 ignored)
-        x, y = (t.to(device, non_blocking=True) for t in batch)
-        return F.cross_entropy(net(x), y)
-
-    loader = datamodule.train_dataloader()
+    setup = _Setup(case, device)
+    loader = setup.datamodule.train_dataloader()
     starts = []
-    net.train()
-    for epoch in range(cfg.trainer.max_epochs):
+    setup.net.train()
+    for epoch in range(setup.epochs):
         _sync(device)
         starts.append(time.perf_counter())
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
         for i, batch in enumerate(loader):
-            if limit and i == limit:
+            if setup.limit and i == setup.limit:
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss_of(batch).backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-            optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+            setup.optimizer.zero_grad(set_to_none=True)
+            setup.loss(batch).backward()
+            if setup.clip:
+                torch.nn.utils.clip_grad_norm_(setup.net.parameters(), setup.clip)
+            setup.optimizer.step()
+        if setup.scheduler is not None:
+            setup.scheduler.step()
     _sync(device)
     starts.append(time.perf_counter())
+    return setup.result(starts)
 
-    net.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for i, batch in enumerate(datamodule.eval_dataloaders()["train"]):
-            if i == EVAL_BATCHES:
-                break
-            n = int((batch[1] != -100).sum())  # examples, or real tokens
-            total += float(loss_of(batch)) * n
-            count += n
-    return {"epoch_s": statistics.median(b - a for a, b in zip(starts[1:-1], starts[2:])),
-            "loss": total / count, "memory": _peak_memory(device)}
+
+def run_lightning(case: str, device: str) -> dict:
+    """The plain loop's step as a bare LightningModule under a Trainer with nothing else on (no logger,
+    progress bar or checkpoints): what Lightning itself costs, apart from dlzoo."""
+    setup = _Setup(case, device)
+
+    class Bare(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = setup.net
+
+        def training_step(self, batch, batch_idx):
+            return setup.loss(batch)
+
+        def configure_optimizers(self):
+            if setup.scheduler is None:
+                return setup.optimizer
+            return {"optimizer": setup.optimizer, "lr_scheduler": setup.scheduler}
+
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator="gpu" if device == "cuda" else "cpu", devices=1, max_epochs=setup.epochs, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
+        gradient_clip_val=setup.clip, limit_train_batches=setup.limit, limit_val_batches=0, num_sanity_val_steps=0,
+    )
+    trainer.fit(Bare(), train_dataloaders=setup.datamodule.train_dataloader())
+    return setup.result(timer.starts)
 
 
 def _child(side: str, case: str, device: str, threads: int | None) -> dict:
@@ -194,7 +238,7 @@ def _child(side: str, case: str, device: str, threads: int | None) -> dict:
         import torch
 
         torch.set_num_threads(threads)
-    return (run_runner if side == "runner" else run_plain)(case, device)
+    return {"plain": run_plain, "lightning": run_lightning, "runner": run_runner}[side](case, device)
 
 
 def measure(side: str, case: str, device: str, threads: int | None) -> dict:
@@ -226,27 +270,31 @@ def main() -> None:
     data_dir = os.environ.get("DLZOO_DATA_DIR")
 
     print(f"{args.device}, best of {args.repeats} alternating runs, one process each; load {os.getloadavg()[0]:.1f}")
-    print("| case | steps/epoch | plain ms/epoch | runner ms/epoch | overhead | overhead ms/step "
-          "| peak memory runner/plain | final loss plain | final loss runner | equal to 1e-5 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| case | steps/epoch | plain ms/epoch | bare Lightning | dlzoo runner | runner overhead | overhead ms/step "
+          "| of which Lightning's, ms/step | peak memory runner/plain | final loss plain / Lightning / runner "
+          "| equal to 1e-5 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for case in args.cases:
         if case == "char_lstm" and not (data_dir and (Path(data_dir) / "corpora" / "tinyshakespeare.txt").is_file()):
             print(f"| {LABELS[case]} | skipped: set DLZOO_DATA_DIR to a folder with corpora/tinyshakespeare.txt |")
             continue
         best: dict[str, dict] = {}
         for _ in range(args.repeats):
-            for side in ("plain", "runner"):
+            for side in ("plain", "lightning", "runner"):
                 result = measure(side, case, args.device, args.threads)
                 if side not in best or result["epoch_s"] < best[side]["epoch_s"]:
                     best[side] = result
-        plain, runner = best["plain"], best["runner"]
+        plain, bare, runner = best["plain"], best["lightning"], best["runner"]
         steps = steps_per_epoch(case)
         overhead = runner["epoch_s"] / plain["epoch_s"] - 1
         per_step = (runner["epoch_s"] - plain["epoch_s"]) / steps * 1e3
-        equal = abs(runner["loss"] - plain["loss"]) <= 1e-5
-        print(f"| {LABELS[case]} | {steps} | {plain['epoch_s'] * 1e3:.1f} | {runner['epoch_s'] * 1e3:.1f} "
-              f"| {overhead:+.1%} | {per_step:+.2f} | {runner['memory'] / plain['memory']:.2f} "
-              f"| {plain['loss']:.6f} | {runner['loss']:.6f} | {'yes' if equal else 'NO'} |", flush=True)
+        lightning_per_step = (bare["epoch_s"] - plain["epoch_s"]) / steps * 1e3
+        equal = max(abs(runner["loss"] - plain["loss"]), abs(bare["loss"] - plain["loss"])) <= 1e-5
+        print(f"| {LABELS[case]} | {steps} | {plain['epoch_s'] * 1e3:.1f} | {bare['epoch_s'] * 1e3:.1f} "
+              f"| {runner['epoch_s'] * 1e3:.1f} | {overhead:+.1%} | {per_step:+.2f} | {lightning_per_step:+.2f} "
+              f"| {runner['memory'] / plain['memory']:.2f} "
+              f"| {plain['loss']:.6f} / {bare['loss']:.6f} / {runner['loss']:.6f} | {'yes' if equal else 'NO'} |",
+              flush=True)
 
 
 if __name__ == "__main__":

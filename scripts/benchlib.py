@@ -81,7 +81,7 @@ def runner_loop(
     optimizer = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": lr}
     task = ClassificationTask(net=net_config, optimizer=optimizer, **(task_options or {}))
     timer = StepTimer(warmup)
-    progress_bar = build(to_plain(compose().callbacks.progress_bar))
+    progress_bar = build(to_plain(compose().callbacks.progress_bar), console_kwargs={"stderr": True})  # drawn, off the table
     trainer = L.Trainer(
         accelerator=accelerator, devices=1, max_steps=warmup + steps, logger=False, enable_checkpointing=False,
         enable_model_summary=False, callbacks=[timer, progress_bar], num_sanity_val_steps=0, **trainer_args,
