@@ -42,11 +42,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from dlzoo.data.base import EpochShuffleSampler
 from dlzoo.data.course import require_file
+from dlzoo.data.sequence_tasks import labeled_sequence_loader
 from dlzoo.embeddings.vectors import KeyedVectors, load_vectors
 from dlzoo.errors import DlzooError
-from dlzoo.text import SPECIALS, Vocab, WordTokenizer, collate_labeled
+from dlzoo.text import SPECIALS, Vocab, WordTokenizer
 
 log = logging.getLogger("dlzoo")
 
@@ -175,12 +175,7 @@ class SentenceDataModule(L.LightningDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         self.setup()
-        dataset = self.datasets[name]
-        return DataLoader(
-            dataset, batch_size=self.batch_size, collate_fn=collate_labeled,
-            sampler=EpochShuffleSampler(len(dataset), self.seed) if shuffle else None,
-            generator=torch.Generator().manual_seed(self.seed),
-        )
+        return labeled_sequence_loader(self.datasets[name], self.batch_size, self.seed, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -27,6 +27,16 @@ def next_parity_examples(n: int, n_tokens: int, min_len: int, max_len: int, gene
     return examples
 
 
+def labeled_sequence_loader(dataset, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
+    """Batches of (token ids, label) sequences padded by ``collate_labeled``; training order drawn from
+    (seed, epoch), so a resumed run sees the same batches."""
+    return DataLoader(
+        dataset, batch_size=batch_size, collate_fn=collate_labeled,
+        sampler=EpochShuffleSampler(len(dataset), seed) if shuffle else None,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
 class NextParityDataModule(L.LightningDataModule):
     """Train/val/test sets of the next-token-parity tagging task, generated from ``seed``."""
 
@@ -62,12 +72,7 @@ class NextParityDataModule(L.LightningDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         self.setup()
-        dataset = self.datasets[name]
-        return DataLoader(
-            dataset, batch_size=self.batch_size, collate_fn=collate_labeled,
-            sampler=EpochShuffleSampler(len(dataset), self.seed) if shuffle else None,
-            generator=torch.Generator().manual_seed(self.seed),
-        )
+        return labeled_sequence_loader(self.datasets[name], self.batch_size, self.seed, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
