@@ -150,6 +150,36 @@ def test_diverging_run_stops_and_says_where(run):
         run(*SMALL, "model.optimizer._target_=torch.optim.SGD", "model.optimizer.lr=1e38")
 
 
+class _OnAccelerator:
+    """A loss that says it lives on a GPU (the check must not read it back at every step)."""
+
+    def __init__(self, value: float) -> None:
+        self.value, self.device = torch.tensor(value), torch.device("cuda")
+
+    def detach(self) -> torch.Tensor:
+        return self.value
+
+
+def test_finite_check_on_an_accelerator_looks_every_n_steps_and_names_the_first_bad_step():
+    from types import SimpleNamespace
+
+    from dlzoo.tasks.classification import ClassificationTask
+
+    task = ClassificationTask(net={"_target_": "torch.nn.Linear", "in_features": 2, "out_features": 3},
+                              optimizer={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1})
+    task._trainer = SimpleNamespace(log_every_n_steps=3, is_last_batch=False, optimizers=[], current_epoch=2,
+                                    global_step=0)
+    for batch, value in enumerate([1.0, float("nan")]):  # kept on the device, not checked yet
+        task._trainer.global_step = batch
+        task.check_finite(_OnAccelerator(value), batch)
+    task._trainer.global_step = 2
+    with pytest.raises(DlzooError, match=r"became nan at epoch 2, batch 1 \(global step 1"):
+        task.check_finite(_OnAccelerator(2.0), 2)  # the third step checks all three
+    task._trainer.is_last_batch = True  # an epoch's last step is always checked
+    with pytest.raises(DlzooError, match="became inf at epoch 2, batch 0"):
+        task.check_finite(_OnAccelerator(float("inf")), 0)
+
+
 def test_unreadable_checkpoint(run, tmp_path):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"\x00garbage")
