@@ -98,6 +98,24 @@ class CourseShuffleSampler(EpochShuffleSampler):
 SHUFFLES = {"torch": EpochShuffleSampler, "course": CourseShuffleSampler}
 
 
+def seeded_loader(dataset: Dataset, batch_size: int, seed: int, sampler: Sampler | None, collate_fn,
+                  num_workers: int | str = 0, pin_memory: bool | str = "auto", trainer: L.Trainer | None = None
+                  ) -> DataLoader:
+    """The DataLoader of every dlzoo data module: batches in the sampler's order (a function of seed and
+    epoch, so a resumed run sees the same batches), workers and pinning as configured.
+
+    A loader draws a seed for its workers each time it starts iterating. With a generator of its own
+    that draw leaves the global RNG (dropout's) alone, so when Lightning starts the iterator (before
+    or after the epoch hooks, resumed or not) cannot change the weights.
+    """
+    workers = loader_workers(num_workers)
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
+        generator=torch.Generator().manual_seed(seed), num_workers=workers,
+        pin_memory=use_pinned_memory(pin_memory, trainer), persistent_workers=workers > 0,
+    )
+
+
 def loader_workers(setting: int | str) -> int:
     """A loader's ``num_workers``: ``auto`` gives one worker process per core this process may use, less
     one for the training loop, at most 8 (decoding images in parallel; in-memory tensors want 0)."""
@@ -234,19 +252,8 @@ class ClassificationDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         sampler = SHUFFLES[self.shuffle](len(dataset), self.seed) if shuffle and self.shuffle != "none" else None
-        return DataLoader(
-            dataset,
-            batch_size=self._batch(dataset),
-            sampler=sampler,
-            collate_fn=collate,
-            # A loader draws a seed for its workers each time it starts iterating. With a generator of
-            # its own that draw leaves the global RNG (dropout's) alone, so when Lightning starts the
-            # iterator (before or after the epoch hooks, resumed or not) cannot change the weights.
-            generator=torch.Generator().manual_seed(self.seed),
-            num_workers=loader_workers(self.num_workers),
-            pin_memory=use_pinned_memory(self.pin_memory, self.trainer),
-            persistent_workers=loader_workers(self.num_workers) > 0,
-        )
+        return seeded_loader(dataset, self._batch(dataset), self.seed, sampler, collate, self.num_workers,
+                             self.pin_memory, self.trainer)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self._require_setup().train, shuffle=True)

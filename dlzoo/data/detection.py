@@ -30,7 +30,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
-from dlzoo.data.base import EpochShuffleSampler, loader_workers, use_pinned_memory
+from dlzoo.data.base import EpochShuffleSampler, seeded_loader
 from dlzoo.data.shapes import (
     SHAPE_CLASSES, VOC_CLASSES, Compose, RandomHorizontalFlip, RandomScaleCrop, Resize,
     ShapesDataset, ShapesLandmarkDataset, ShapesLocalizationDataset, Transform, VOCDataset, YoloTxtDataset,
@@ -129,16 +129,9 @@ class DetectionDataModule(L.LightningDataModule):
         return {"class_names": list(self.class_names), "image_size": self.image_size}
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochShuffleSampler(len(dataset), self.seed) if shuffle else None,
-            collate_fn=self.collate,
-            generator=torch.Generator().manual_seed(self.seed),
-            num_workers=loader_workers(self.num_workers),
-            pin_memory=use_pinned_memory(self.pin_memory, self.trainer),
-            persistent_workers=loader_workers(self.num_workers) > 0,
-        )
+        sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else None
+        return seeded_loader(dataset, self.batch_size, self.seed, sampler, self.collate, self.num_workers,
+                             self.pin_memory, self.trainer)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self._require_setup()["train"], shuffle=True)

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from dlzoo.data.base import EpochShuffleSampler, use_pinned_memory
+from dlzoo.data.base import EpochShuffleSampler, seeded_loader
 from dlzoo.data.dates import ParallelTextDataset, build_vocabs, collate_parallel, generate_dates, read_parallel_tsv
 from dlzoo.errors import DlzooError
 from dlzoo.text import Vocab, build_tokenizer, pad_batch
@@ -187,17 +187,9 @@ class Seq2SeqDataModule(L.LightningDataModule):
         return TextCodec(src_vocab, tgt_vocab, self.tokenizer, self.tokenizer.join, self.prepare_source)
 
     def _loader(self, dataset: ParallelTextDataset, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochShuffleSampler(len(dataset), self.seed) if shuffle else None,
-            collate_fn=collate_parallel,
-            # the loader's own generator: starting an iterator never draws from the global RNG
-            generator=torch.Generator().manual_seed(self.seed),
-            num_workers=self.num_workers,
-            pin_memory=use_pinned_memory(self.pin_memory, self.trainer),
-            persistent_workers=self.num_workers > 0,
-        )
+        sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else None
+        return seeded_loader(dataset, self.batch_size, self.seed, sampler, collate_parallel, self.num_workers,
+                             self.pin_memory, self.trainer)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self._require_setup()["train"], shuffle=True)

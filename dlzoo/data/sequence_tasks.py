@@ -12,7 +12,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from dlzoo.data.base import EpochShuffleSampler
+from dlzoo.data.base import EpochShuffleSampler, seeded_loader
 from dlzoo.errors import DlzooError
 from dlzoo.text import collate_labeled
 
@@ -28,13 +28,10 @@ def next_parity_examples(n: int, n_tokens: int, min_len: int, max_len: int, gene
 
 
 def labeled_sequence_loader(dataset, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
-    """Batches of (token ids, label) sequences padded by ``collate_labeled``; training order drawn from
-    (seed, epoch), so a resumed run sees the same batches."""
-    return DataLoader(
-        dataset, batch_size=batch_size, collate_fn=collate_labeled,
-        sampler=EpochShuffleSampler(len(dataset), seed) if shuffle else None,
-        generator=torch.Generator().manual_seed(seed),
-    )
+    """Batches of (token ids, label) sequences padded by ``collate_labeled``, in an order drawn from
+    (seed, epoch) when shuffled."""
+    sampler = EpochShuffleSampler(len(dataset), seed) if shuffle else None
+    return seeded_loader(dataset, batch_size, seed, sampler, collate_labeled)
 
 
 class NextParityDataModule(L.LightningDataModule):

@@ -148,3 +148,39 @@ class TaskModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         cls = type(self)
         checkpoint["dlzoo"] = {"task": f"{cls.__module__}.{cls.__qualname__}", **self.run_metadata}
+
+
+class SplitEvaluation:
+    """Evaluation whose metrics need a whole split (perplexity over all its tokens, corpus BLEU, mAP): each
+    validation or test batch goes to ``_evaluate(batch, split)``, which gathers; ``reset_evaluation()``
+    starts a split afresh and ``log_evaluation()`` logs what was gathered when it ends. Put it before
+    TaskModule among the bases: ``class DetectionTask(SplitEvaluation, TaskModule)``."""
+
+    eval_splits: list[str]
+
+    def _evaluate(self, batch: Any, split: str) -> None:
+        raise NotImplementedError
+
+    def reset_evaluation(self) -> None:
+        raise NotImplementedError
+
+    def log_evaluation(self) -> None:
+        raise NotImplementedError
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, self.eval_splits[dataloader_idx])
+
+    def on_validation_epoch_start(self) -> None:
+        self.reset_evaluation()
+
+    def on_test_epoch_start(self) -> None:
+        self.reset_evaluation()
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_evaluation()
+
+    def on_test_epoch_end(self) -> None:
+        self.log_evaluation()

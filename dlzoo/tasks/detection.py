@@ -26,13 +26,13 @@ from torch import Tensor
 from dlzoo.errors import DlzooError
 from dlzoo.models.yolo import COURSE_DECODE, EVAL_DECODE, activate, decode, encode_targets
 from dlzoo.ops.detection_metrics import DetectionEvaluator
-from dlzoo.tasks.base import TaskModule, build
+from dlzoo.tasks.base import SplitEvaluation, TaskModule, build
 from dlzoo.tasks.classification import image_files
 
 Batch = tuple[Tensor, list[dict[str, Tensor]]]
 
 
-class DetectionTask(TaskModule):
+class DetectionTask(SplitEvaluation, TaskModule):
     """Grid detector training and mAP evaluation.
 
     Args:
@@ -105,24 +105,15 @@ class DetectionTask(TaskModule):
                  batch_size=len(images), add_dataloader_idx=False, sync_dist=True)
         self.evaluators.setdefault(split, DetectionEvaluator()).update(self.detections(raw, images.shape[-2:]), targets)
 
-    def _log_map(self) -> None:
+    def reset_evaluation(self) -> None:
+        self.evaluators = {}
+
+    def log_evaluation(self) -> None:
         for split, evaluator in self.evaluators.items():
             result = evaluator.compute()
             self.log(f"{split}/map_50", result["voc_map_50"].float(), prog_bar=split == "val", add_dataloader_idx=False, sync_dist=True)
             self.log(f"{split}/map", result["map"].float(), add_dataloader_idx=False, sync_dist=True)
         self.evaluators = {}
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_map()
-
-    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluate(batch, self.eval_splits[dataloader_idx])
-
-    def on_test_epoch_end(self) -> None:
-        self._log_map()
 
     # ---- dlzoo-predict
     def predict_cli(self, inputs: list[str], cfg: Any, meta: dict, output_dir: Path) -> list[str]:

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from dlzoo.errors import DlzooError
 from dlzoo.models.language_model import generate
-from dlzoo.tasks.base import TaskModule
+from dlzoo.tasks.base import SplitEvaluation, TaskModule
 from dlzoo.text import Vocab, build_tokenizer
 
 Batch = tuple[Tensor, Tensor, Tensor]  # inputs (B, T), targets (B, T) with -100 padding, lengths (B,)
@@ -46,7 +46,7 @@ def token_nll(logits: Tensor, targets: Tensor) -> Tensor:
     return F.cross_entropy(logits.transpose(1, 2).float(), targets, reduction="none")  # (B, T)
 
 
-class LanguageModelTask(TaskModule):
+class LanguageModelTask(SplitEvaluation, TaskModule):
     """Teacher-forced training, perplexity metrics and sampling for ``dlzoo.models.language_model.LanguageModel``.
 
     Args:
@@ -109,7 +109,10 @@ class LanguageModelTask(TaskModule):
         sums[0] = sums[0] + nll.sum()
         sums[1] = sums[1] + (targets != -100).sum()
 
-    def _log_epoch(self) -> None:
+    def reset_evaluation(self) -> None:
+        self._sums = {}
+
+    def log_evaluation(self) -> None:
         for split, (nats, tokens) in self._sums.items():
             loss = nats / tokens.clamp(min=1)
             log = dict(on_step=False, on_epoch=True, add_dataloader_idx=False, sync_dist=True)
@@ -117,24 +120,6 @@ class LanguageModelTask(TaskModule):
             self.log(f"{split}/ppl", loss.exp(), **log)
             self.log(f"{split}/bits", loss / math.log(2), **log)
         self._sums = {}
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluate(batch, self.eval_splits[dataloader_idx])
-
-    def on_validation_epoch_start(self) -> None:
-        self._sums = {}
-
-    def on_test_epoch_start(self) -> None:
-        self._sums = {}
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch()
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch()
 
     def check_fits(self, datamodule: L.LightningDataModule, model_name: str, data_name: str) -> None:
         vocab_size = len(datamodule.vocab) if getattr(datamodule, "vocab", None) is not None else None

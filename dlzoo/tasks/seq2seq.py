@@ -42,7 +42,7 @@ from dlzoo.errors import DlzooError
 from dlzoo.models.seq2seq import sequence_loss
 from dlzoo.ops.beam_search import beam_search, greedy_decode
 from dlzoo.ops.bleu import corpus_bleu, exact_match, token_accuracy
-from dlzoo.tasks.base import TaskModule, build
+from dlzoo.tasks.base import SplitEvaluation, TaskModule, build
 from dlzoo.text import Vocab
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # src (B, S), src_lengths (B,), tgt (B, T), tgt_lengths (B,)
@@ -59,7 +59,7 @@ def token_strings(ids: Tensor, eos_id: int = Vocab.eos_index, pad_id: int = Voca
     return lines
 
 
-class Seq2SeqTask(TaskModule):
+class Seq2SeqTask(SplitEvaluation, TaskModule):
     """Teacher-forced training and decoded evaluation of an encoder-decoder with ``dlzoo.models.seq2seq``'s
     step API (``encode``, ``init_state``, ``decode_step``, ``reorder_state``, ``reorder_memory``).
 
@@ -138,28 +138,13 @@ class Seq2SeqTask(TaskModule):
             hyps += token_strings(pred)
             refs += token_strings(tgt_out)
 
-    def _log_bleu(self) -> None:
+    def reset_evaluation(self) -> None:
+        self._corpora = {}
+
+    def log_evaluation(self) -> None:
         for name, (hyps, refs) in self._corpora.items():
             self.log(name, corpus_bleu(hyps, [refs], tokenize="none"), add_dataloader_idx=False, sync_dist=True)
         self._corpora = {}
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluate(batch, self.eval_splits[dataloader_idx])
-
-    def on_validation_epoch_start(self) -> None:
-        self._corpora = {}
-
-    def on_test_epoch_start(self) -> None:
-        self._corpora = {}
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_bleu()
-
-    def on_test_epoch_end(self) -> None:
-        self._log_bleu()
 
     def check_fits(self, datamodule: L.LightningDataModule, model_name: str, data_name: str) -> None:
         """Run two training pairs through the network, so a mismatch is one sentence, not a deep traceback."""
