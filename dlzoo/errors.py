@@ -4,3 +4,13 @@ message alone, without a traceback, and exit with status 2."""
 
 class DlzooError(Exception):
     """A bad config, missing data, unreadable checkpoint or diverged run, explained for the user."""
+
+
+# What the data modules' errors say when a dataset is not on the machine (course files, torchvision
+# sets, a user's folder): how the smoke tests and scripts/gpu_check.py tell "absent" from "broken".
+MISSING_DATA = ("data file not found", "not found under", "image folder not found", "needs a value for 'root'")
+
+
+def is_missing_data(err: Exception) -> bool:
+    """Whether ``err`` is a DlzooError saying that a dataset is absent."""
+    return isinstance(err, DlzooError) and any(text in str(err) for text in MISSING_DATA)

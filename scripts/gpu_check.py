@@ -21,11 +21,8 @@ import traceback
 from pathlib import Path
 
 from dlzoo.config import CONFIG_DIR, compose
-from dlzoo.errors import DlzooError
+from dlzoo.errors import is_missing_data
 from dlzoo.train import train
-
-MISSING_DATA = ("data file not found", "not found under", "image folder not found", "needs a value for 'root'")
-
 
 def run(out: Path, *overrides: str) -> tuple[dict, float]:
     data_dir = os.environ.get("DLZOO_DATA_DIR")
@@ -52,7 +49,7 @@ def main() -> int:
             run(root / name, f"experiment={name}", *trainer, "debug=fdr", "++trainer.enable_progress_bar=false")
             result = "ok"
         except Exception as err:  # report and go on: one table for every experiment
-            if isinstance(err, DlzooError) and any(text in str(err) for text in MISSING_DATA):
+            if is_missing_data(err):
                 print(f"| {name} | skipped: data absent | |", flush=True)
                 continue
             failed += 1

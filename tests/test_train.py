@@ -12,7 +12,7 @@ from hydra.errors import MissingConfigException
 
 from dlzoo.checkpoint import read_checkpoint
 from dlzoo.config import CONFIG_DIR, compose
-from dlzoo.errors import DlzooError
+from dlzoo.errors import DlzooError, is_missing_data
 from dlzoo.eval import evaluate
 
 
@@ -33,15 +33,6 @@ EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 SMALL = ["data=moons", "model=mlp", "trainer.max_epochs=4", "data.batch_size=32"]
 
 
-MISSING_DATA = ("data file not found", "not found under", "image folder not found", "needs a value for 'root'")
-
-
-def missing_data(err: Exception) -> bool:
-    """A run that stopped, as it should, because its dataset is not on this machine (the SIGNS files,
-    torchvision downloads, a user's folder, or any course file in a clone without DLZOO_DATA_DIR)."""
-    return any(text in str(err) for text in MISSING_DATA)
-
-
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_config_runs_one_batch(run, model):
     size = ["data.upscale=8", "data.pad_to=64"] if model in NEEDS_64 else []
@@ -55,7 +46,7 @@ def test_every_experiment_config_runs_one_batch(run, experiment):
     try:
         metrics, _ = run(f"experiment={experiment}", "debug=fdr")
     except DlzooError as err:
-        if missing_data(err):
+        if is_missing_data(err):
             pytest.skip(f"data absent: {err}")
         raise
     assert all(isinstance(v, float) for v in metrics.values())

@@ -116,6 +116,22 @@ def seeded_loader(dataset: Dataset, batch_size: int, seed: int, sampler: Sampler
     )
 
 
+class NamedSplitLoaders:
+    """train/val/test loaders of a data module whose ``_require_setup()`` gives {split name: dataset}
+    (val and test optional) and whose ``_loader(dataset, shuffle)`` makes one loader."""
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self._require_setup()["train"], shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        val = self._require_setup().get("val")
+        return self._loader(val, shuffle=False) if val is not None else []
+
+    def test_dataloader(self) -> DataLoader | list:
+        test = self._require_setup().get("test")
+        return self._loader(test, shuffle=False) if test is not None else []
+
+
 def loader_workers(setting: int | str) -> int:
     """A loader's ``num_workers``: ``auto`` gives one worker process per core this process may use, less
     one for the training loop, at most 8 (decoding images in parallel; in-memory tensors want 0)."""

@@ -30,7 +30,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
-from dlzoo.data.base import EpochShuffleSampler, seeded_loader
+from dlzoo.data.base import EpochShuffleSampler, NamedSplitLoaders, seeded_loader
 from dlzoo.data.shapes import (
     SHAPE_CLASSES, VOC_CLASSES, Compose, RandomHorizontalFlip, RandomScaleCrop, Resize,
     ShapesDataset, ShapesLandmarkDataset, ShapesLocalizationDataset, Transform, VOCDataset, YoloTxtDataset,
@@ -41,7 +41,7 @@ from dlzoo.errors import DlzooError
 SPLIT_SEED_OFFSETS = {"train": 0, "val": 1_000_003, "test": 2_000_006}  # primes: no overlap for seeds < 1e6
 
 
-class DetectionDataModule(L.LightningDataModule):
+class DetectionDataModule(NamedSplitLoaders, L.LightningDataModule):
     """Shared loader logic. A subclass implements ``load() -> dict[split, Dataset]`` (``train`` required;
     ``val``, ``test`` optional) given the train and eval transforms, and sets ``self.class_names``."""
 
@@ -132,17 +132,6 @@ class DetectionDataModule(L.LightningDataModule):
         sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else None
         return seeded_loader(dataset, self.batch_size, self.seed, sampler, self.collate, self.num_workers,
                              self.pin_memory, self.trainer)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self._require_setup()["train"], shuffle=True)
-
-    def val_dataloader(self) -> DataLoader | list:
-        val = self._require_setup().get("val")
-        return self._loader(val, shuffle=False) if val is not None else []
-
-    def test_dataloader(self) -> DataLoader | list:
-        test = self._require_setup().get("test")
-        return self._loader(test, shuffle=False) if test is not None else []
 
     def eval_dataloaders(self) -> dict[str, DataLoader]:
         """train (its first ``train_eval_size`` images, unaugmented), val and test, unshuffled."""

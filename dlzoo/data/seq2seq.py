@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from dlzoo.data.base import EpochShuffleSampler, seeded_loader
+from dlzoo.data.base import EpochShuffleSampler, NamedSplitLoaders, seeded_loader
 from dlzoo.data.dates import ParallelTextDataset, build_vocabs, collate_parallel, generate_dates, read_parallel_tsv
 from dlzoo.errors import DlzooError
 from dlzoo.text import Vocab, build_tokenizer, pad_batch
@@ -69,7 +69,7 @@ class TextCodec:
         return self.join(self.target_tokens(ids))
 
 
-class Seq2SeqDataModule(L.LightningDataModule):
+class Seq2SeqDataModule(NamedSplitLoaders, L.LightningDataModule):
     """Shared logic; a subclass implements ``load()`` -> {"train": pairs, "val": pairs, "test": pairs} (val and
     test optional).
 
@@ -190,17 +190,6 @@ class Seq2SeqDataModule(L.LightningDataModule):
         sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else None
         return seeded_loader(dataset, self.batch_size, self.seed, sampler, collate_parallel, self.num_workers,
                              self.pin_memory, self.trainer)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self._require_setup()["train"], shuffle=True)
-
-    def val_dataloader(self) -> DataLoader | list:
-        val = self._require_setup().get("val")
-        return self._loader(val, shuffle=False) if val is not None else []
-
-    def test_dataloader(self) -> DataLoader | list:
-        test = self._require_setup().get("test")
-        return self._loader(test, shuffle=False) if test is not None else []
 
     def eval_dataloaders(self) -> dict[str, DataLoader]:
         """Every split, unshuffled, for the final metrics (the training split in eval mode included)."""
