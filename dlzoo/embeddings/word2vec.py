@@ -49,6 +49,12 @@ from dlzoo.embeddings.sampling import Batch, PairMaker
 from dlzoo.embeddings.vectors import KeyedVectors
 
 
+def _per_row(owner: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """(n, 1) how many entries of `owner` name each row: torch.bincount without its device sync on CUDA."""
+    return torch.zeros(n, dtype=dtype, device=owner.device).index_add_(
+        0, owner, torch.ones(owner.shape, dtype=dtype, device=owner.device))[:, None]
+
+
 def _damping(rows: torch.Tensor, bound: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
     """1 / max(1, sum of `bound` over the entries of the same row) for each entry of rows; scratch stays zero."""
     scratch.index_add_(0, rows, bound)
@@ -72,7 +78,7 @@ def sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, 
     p = contexts.shape[0]
     clash = torch.zeros(n, k, dtype=w_in.dtype, device=w_in.device)  # pairs whose positive is this negative
     clash.index_add_(0, owner, (negatives.index_select(0, owner) == contexts[:, None]).to(w_in.dtype))
-    weight = torch.bincount(owner, minlength=n).to(w_in.dtype)[:, None] - clash  # (n, K) pairs per negative
+    weight = _per_row(owner, n, w_in.dtype) - clash  # (n, K) pairs per negative
     h = w_in.index_select(0, centers)  # (n, D)
     h_pair = h.index_select(0, owner)  # (P, D)
     u_pos = w_out.index_select(0, contexts)  # (P, D)
@@ -108,7 +114,7 @@ def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, 
     the step, averaged over the centres (else None)."""
     centers, owner, contexts, negatives = batch.centers, batch.owner, batch.contexts, batch.negatives
     n, k = negatives.shape
-    count = torch.bincount(owner, minlength=n).to(w_in.dtype)[:, None]  # (n, 1)
+    count = _per_row(owner, n, w_in.dtype)  # (n, 1) context words per centre
     h = torch.zeros(n, w_in.shape[1], dtype=w_in.dtype, device=w_in.device)
     h.index_add_(0, owner, w_in.index_select(0, contexts)).div_(count)  # (n, D) mean of the context
     targets = torch.cat([centers[:, None], negatives], 1)  # (n, 1+K) the centre, then negatives
@@ -156,15 +162,18 @@ class Word2Vec:
 
     `corpus` is anything `Corpus` takes (a file path, a list of token lists, a generator function) or a Corpus.
     `sg` picks skip-gram (True) or CBOW; `sample` is the subsampling threshold t, 0 to keep every word;
-    `batch_size` counts centre words per SGD step; `chunk_words` the ids per job a worker thread takes;
-    `damp` the step bound of the module docstring. With `workers` > 1 training is Hogwild and not
-    bit-reproducible; with 1 worker, `seed` fixes the result. `device="cuda"` runs the same code on a GPU
-    with one worker (give it a larger `batch_size`).
+    `batch_size` counts centre words per SGD step; `chunk_words` the ids per job a worker thread takes
+    (default 20,000 on CPU; 1,000,000 on a GPU, where each chunk costs a few host-device syncs and the
+    steps between them queue up without waiting); `damp` the step bound of the module docstring. With
+    `workers` > 1 training is Hogwild and not bit-reproducible; with 1 worker, `seed` fixes the result.
+    `device="cuda"` runs the same code on a GPU with one worker: a step is a few dozen small kernels, so
+    a larger `batch_size` buys speed there, at some quality on a small corpus (fewer steps in all;
+    scripts/bench_word2vec.py measures both).
     """
 
     def __init__(self, dim: int = 100, window: int = 5, negative: int = 5, min_count: int = 5,
                  sample: float = 1e-3, epochs: int = 5, sg: bool = True, lr: float | None = None,
-                 min_lr: float = 1e-4, batch_size: int = 512, chunk_words: int = 20_000, workers: int = 2,
+                 min_lr: float = 1e-4, batch_size: int = 512, chunk_words: int | None = None, workers: int = 2,
                  seed: int = 0, device: str | torch.device = "cpu", max_vocab: int | None = None,
                  damp: bool = True) -> None:
         for name, value in (("dim", dim), ("epochs", epochs), ("workers", workers)):
@@ -173,8 +182,10 @@ class Word2Vec:
         self.dim, self.window, self.negative, self.min_count = dim, window, negative, min_count
         self.sample, self.epochs, self.sg = sample, epochs, sg
         self.lr = lr if lr is not None else (0.025 if sg else 0.05)
-        self.min_lr, self.batch_size, self.chunk_words = min_lr, batch_size, chunk_words
         self.workers, self.seed, self.device, self.max_vocab = workers, seed, torch.device(device), max_vocab
+        if chunk_words is None:
+            chunk_words = 20_000 if self.device.type == "cpu" else 1_000_000
+        self.min_lr, self.batch_size, self.chunk_words = min_lr, batch_size, chunk_words
         self.damp = damp
         self.vocab: WordCounts | None = None
 
