@@ -1,6 +1,6 @@
 """Training throughput of CNNs: dlzoo's runner against a plain PyTorch loop, same model and data.
 
-    python scripts/bench_cnn.py [--device cpu|cuda] [--steps 20] [--repeats 3]
+    python scripts/bench_cnn.py [--device cpu|cuda] [--steps 20] [--repeats 3] [--models LeNet-5 ResNet-18 VGG-11]
 
 Prints images/s for LeNet-5, ResNet-18 and VGG-11 at batch 64 (32x32 inputs, random data), and the
 runner's overhead against the plain loop (bar on the CPU: <= 5 %). With ``--device cuda`` the same
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args()
     accelerator = "gpu" if args.device == "cuda" else "cpu"
 
@@ -41,7 +42,8 @@ def main() -> None:
     print(f"{where}, batch {args.batch}, {args.steps} timed steps ({10 * args.steps} for LeNet-5), best of {args.repeats}")
     print("| model | plain loop (img/s) | dlzoo runner (img/s) | runner overhead |")
     print("|---|---:|---:|---:|")
-    for name, (config, shape, more) in MODELS.items():
+    for name in args.models:
+        config, shape, more = MODELS[name]
         steps = args.steps * more
         loader = synthetic_loader(shape, 10, args.batch * (steps + args.warmup), args.batch)
         best = interleaved(

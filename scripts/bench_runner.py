@@ -161,7 +161,7 @@ class _Setup:
         """Median epoch time (first epoch left out), training-set loss in eval mode, peak memory."""
         import torch
 
-        self.net.eval()
+        self.net.to(self.device).eval()  # a Trainer hands its module back on the CPU when fit ends
         total, count = 0.0, 0
         with torch.no_grad():
             for i, batch in enumerate(self.datamodule.eval_dataloaders()["train"]):

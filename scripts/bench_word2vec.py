@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--planted-sentences-per-word", type=int, default=300)
     parser.add_argument("--questions", type=Path, default=None, help="questions-words file (default: gensim's)")
     parser.add_argument("--similarity", type=Path, default=None, help="word-pair file (default: gensim's WS-353)")
-    parser.add_argument("--cuda-batch-sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
+    parser.add_argument("--cuda-batch-sizes", type=int, nargs="+", default=[512, 1024, 4096])
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 

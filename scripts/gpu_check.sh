@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One prepared check for a CUDA machine: every experiment for one batch on the GPU, the default job in
-# full (bf16-mixed, then with torch.compile), then the throughput benchmarks on CUDA. Under 8 minutes
+# One prepared check for a CUDA machine: the tests that need CUDA, every experiment for one batch on the
+# GPU, the default job in full (bf16-mixed, then with torch.compile), then the throughput benchmarks on CUDA. Under 8 minutes
 # on one H100. Writes OUT_DIR/gpu_check.md (the tables) and OUT_DIR/gpu_check.log (everything else).
 #
 #   DLZOO_DATA_DIR=/path/to/data bash scripts/gpu_check.sh [OUT_DIR]
@@ -35,6 +35,7 @@ section() {  # section TITLE COMMAND...: runs COMMAND, its stdout into the repor
   [ "$rc" -eq 0 ] || failures=$((failures + 1))
 }
 
+section "Tests that need CUDA" "$py" -m pytest -q -p no:cacheprovider -k cuda tests
 section "Experiments on CUDA, and the default job in full" "$py" scripts/gpu_check.py
 section "bench_cnn" "$py" scripts/bench_cnn.py --device cuda --repeats 2
 section "bench_runner" "$py" scripts/bench_runner.py --device cuda --repeats 1 --cases mlp256 lenet5 char_lstm

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from dlzoo.embeddings.corpus import Chunk, Corpus, WordCounts, iter_chunks
 from dlzoo.embeddings.evaluate import evaluate_analogies
 from dlzoo.embeddings.planted import planted_analogies, planted_corpus
-from dlzoo.embeddings.sampling import (Batch, PairMaker, Word2VecBatches, dynamic_window, keep_probabilities,
-                                       subsample, unigram_table)
+from dlzoo.embeddings.sampling import (Batch, PairMaker, WindowBatch, Word2VecBatches, dynamic_window,
+                                       keep_probabilities, subsample, unigram_table)
 from dlzoo.embeddings import word2vec
-from dlzoo.embeddings.word2vec import Word2Vec, cbow_step, sgns_step
+from dlzoo.embeddings.word2vec import GraphedSkipGramStep, Word2Vec, cbow_step, sgns_step, sgns_window_step
 from dlzoo.models.word2vec import CBOW, SkipGramNegSampling, SkipGramSoftmax
 
 
@@ -83,6 +83,64 @@ def test_pair_maker_batches_cover_the_windows():
     # the same generator state draws the same reaches, so the pairs are exactly the windows', in text order
     assert torch.equal(torch.cat([b.contexts for b in batches]), ctx[ctx >= 0])
     assert [b.progress for b in batches] == sorted(b.progress for b in batches)
+
+
+def _one_chunk_two_ways(batch_size: int) -> tuple[list[Batch], list[WindowBatch]]:
+    """A chunk of 1,000 words of a 30-word vocabulary (so that negatives often equal a positive), cut
+    by the same PairMaker into ragged Batches and into WindowBatches from the same random draws."""
+    counts = np.arange(1, 31) ** 2
+    maker = PairMaker(counts, window=3, negative=5, sample=1e-2, batch_size=batch_size)
+    ids = np.random.default_rng(0).integers(0, 30, 1000)
+    chunk = Chunk(ids, np.arange(1000) // 25, raw_words=1000)
+    return (list(maker.batches(chunk, torch.Generator().manual_seed(4))),
+            list(maker.window_batches(chunk, torch.Generator().manual_seed(4))))
+
+
+def test_window_batches_hold_the_same_pairs_in_fixed_shapes():
+    batches, rows = _one_chunk_two_ways(batch_size=64)
+    assert len(batches) == len(rows) > 1
+    assert {r.windows.shape for r in rows} == {(64, 6)} and {r.negatives.shape for r in rows} == {(64, 5)}
+    for b, r in zip(batches, rows):
+        n = b.centers.shape[0]
+        assert torch.equal(r.windows[n:], torch.full_like(r.windows[n:], -1))  # padding: no pairs
+        assert torch.equal(r.centers[:n], b.centers) and torch.equal(r.negatives[:n], b.negatives)
+        real = r.windows[:n] >= 0  # (n, 2W) the pairs, row-major: the Batch's pairs in the same order
+        assert torch.equal(r.windows[:n][real], b.contexts) and torch.equal(real.nonzero()[:, 0], b.owner)
+        assert r.progress == b.progress
+    assert batches[-1].centers.shape[0] < 64  # so the last WindowBatch was padded
+
+
+@pytest.mark.parametrize("damp, lr", [(True, 0.5), (False, 0.05)])  # at lr 0.5 undamped steps diverge
+def test_sgns_window_step_equals_sgns_step(damp, lr):
+    batches, rows = _one_chunk_two_ways(batch_size=64)
+    assert any(bool((r.negatives[:, None, :] == r.windows[:, :, None]).any()) for r in rows)  # clashes met
+    torch.manual_seed(0)
+    e, u = 0.3 * torch.randn(30, 8), 0.3 * torch.randn(30, 8)
+    a_in, a_out, b_in, b_out = e.clone(), u.clone(), e.clone(), u.clone()
+    for b, r in zip(batches, rows):  # lr 0.5: large enough that the damping bites on frequent rows
+        sgns_step(a_in, a_out, b, lr, damp=damp)
+        sgns_window_step(b_in, b_out, r, lr, damp=damp)
+    assert a_in.isfinite().all() and not torch.allclose(a_in, e)
+    torch.testing.assert_close(b_in, a_in)
+    torch.testing.assert_close(b_out, a_out)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (scripts/gpu_check.sh runs it)")
+def test_graphed_skip_gram_step_equals_the_eager_step_on_cuda():
+    _, rows = _one_chunk_two_ways(batch_size=64)
+    torch.manual_seed(0)
+    e, u = 0.3 * torch.randn(30, 8, device="cuda"), 0.3 * torch.randn(30, 8, device="cuda")
+    a_in, a_out, b_in, b_out = e.clone(), u.clone(), e.clone(), u.clone()
+    graphed = GraphedSkipGramStep(b_in, b_out, batch_size=64, window=3, negative=5)
+    torch.testing.assert_close(b_in, e)  # recording the step changed nothing
+    torch.testing.assert_close(b_out, u)
+    for r in rows:
+        r = WindowBatch(r.centers.cuda(), r.windows.cuda(), r.negatives.cuda(), r.progress)
+        lr = 0.5 - 0.4 * r.progress / 1000
+        sgns_window_step(a_in, a_out, r, lr)
+        graphed(r, lr)
+    torch.testing.assert_close(b_in, a_in)
+    torch.testing.assert_close(b_out, a_out)
 
 
 def _batch_without_clashes(v: int, seed: int) -> Batch:

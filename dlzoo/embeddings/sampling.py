@@ -102,6 +102,18 @@ class Batch:
         return rows
 
 
+@dataclass
+class WindowBatch:
+    """The pairs of a Batch as fixed-shape rows: `centers` (n,), `windows` (n, 2*window) the context ids of
+    each centre with -1 where there is none, `negatives` (n, K). A row without contexts is padding. Fixed
+    shapes let a GPU replay one recorded step (dlzoo.embeddings.word2vec.GraphedSkipGramStep)."""
+
+    centers: torch.Tensor
+    windows: torch.Tensor
+    negatives: torch.Tensor
+    progress: float = 0.0
+
+
 class PairMaker:
     """Turns chunks into mini-batches: subsampling, dynamic window, negatives (see the module docstring)."""
 
@@ -118,24 +130,15 @@ class PairMaker:
     def batches(self, chunk: Chunk, generator: torch.Generator, words_done: float = 0.0) -> Iterator[Batch]:
         """The chunk's mini-batches of `batch_size` centres, in text order. `words_done` counts the training
         words before the chunk; each batch's `progress` adds the chunk's raw words before its first centre."""
-        ids = torch.from_numpy(chunk.ids).to(self.device)
-        sentence = torch.from_numpy(chunk.sentence).to(self.device)
-        ids, sentence = subsample(ids, sentence, self.keep, generator)
-        if ids.shape[0] < 2:
+        made = self._centres(chunk, generator)
+        if made is None:
             return
-        windows = dynamic_window(ids, sentence, self.window, generator)  # (N, 2W)
+        centers, windows, negatives = made
+        n = centers.shape[0]
         flat = windows.view(-1)
         where = (flat >= 0).nonzero().squeeze(1)  # (P,) positions of the pairs, row-major
         contexts = flat.index_select(0, where)  # (P,)
-        row = where.div_(2 * self.window, rounding_mode="floor")  # (P,) centre of each pair
-        has_context = torch.zeros(ids.shape[0], dtype=torch.bool, device=self.device).index_fill_(0, row, True)
-        owner = (has_context.cumsum(0) - 1).index_select(0, row)  # (P,) renumbered over the kept centres
-        centers = ids[has_context]  # (n,)
-        n = centers.shape[0]
-        if n == 0:
-            return
-        draws = torch.randint(len(self.table), (n, self.negative), generator=generator, device=self.device)
-        negatives = self.table[draws]  # (n, K)
+        owner = where.div_(2 * self.window, rounding_mode="floor")  # (P,) centre of each pair, sorted
         starts = torch.arange(0, n + self.batch_size, self.batch_size, device=self.device).clamp_(max=n)
         cuts = torch.searchsorted(owner, starts).tolist()  # pair range of each batch
         words_per_center = chunk.raw_words / n
@@ -143,6 +146,45 @@ class PairMaker:
             stop = start + self.batch_size
             yield Batch(centers[start:stop], owner[cuts[b]:cuts[b + 1]] - start, contexts[cuts[b]:cuts[b + 1]],
                         negatives[start:stop], words_done + start * words_per_center)
+
+    def window_batches(self, chunk: Chunk, generator: torch.Generator,
+                       words_done: float = 0.0) -> Iterator[WindowBatch]:
+        """The same mini-batches as `batches` (same random draws), as fixed-shape WindowBatch rows: the last
+        one is padded with centres that have no context, so every batch has exactly `batch_size` rows."""
+        made = self._centres(chunk, generator)
+        if made is None:
+            return
+        centers, windows, negatives = made
+        n = centers.shape[0]
+        pad = -n % self.batch_size
+        if pad:  # rows of word 0 without contexts: they contribute nothing to a step
+            centers = torch.cat([centers, centers.new_zeros(pad)])
+            windows = torch.cat([windows, windows.new_full((pad, windows.shape[1]), -1)])
+            negatives = torch.cat([negatives, negatives.new_zeros(pad, negatives.shape[1])])
+        words_per_center = chunk.raw_words / n
+        for start in range(0, n, self.batch_size):
+            stop = start + self.batch_size
+            yield WindowBatch(centers[start:stop], windows[start:stop], negatives[start:stop],
+                              words_done + start * words_per_center)
+
+    def _centres(self, chunk: Chunk,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Subsample the chunk, lay the windows and draw the negatives: centres (n,), their context rows
+        (n, 2*window) with -1 where there is none, and negatives (n, K), for the n kept words that have at
+        least one context word; None when there are none."""
+        ids = torch.from_numpy(chunk.ids).to(self.device)
+        sentence = torch.from_numpy(chunk.sentence).to(self.device)
+        ids, sentence = subsample(ids, sentence, self.keep, generator)
+        if ids.shape[0] < 2:
+            return None
+        windows = dynamic_window(ids, sentence, self.window, generator)  # (N, 2W)
+        has_context = (windows >= 0).any(1)  # (N,)
+        centers, windows = ids[has_context], windows[has_context]  # (n,), (n, 2W)
+        n = centers.shape[0]
+        if n == 0:
+            return None
+        draws = torch.randint(len(self.table), (n, self.negative), generator=generator, device=self.device)
+        return centers, windows, self.table[draws]  # negatives (n, K)
 
 
 class Word2VecBatches(IterableDataset):

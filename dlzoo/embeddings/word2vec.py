@@ -14,7 +14,10 @@ As in word2vec.c: input vectors start uniform in [-0.5, 0.5)/dim and output vect
 falls linearly from `lr` (0.025 skip-gram, 0.05 CBOW) to `min_lr` over all training words; `workers` threads
 update the shared matrices without locks (Hogwild), each on its own chunks of text, one core each (torch's
 intra-op threads are set to 1 during training and restored after). `train_step` (the schedule and the step) is
-the one update both `Word2Vec` and the Lightning task dlzoo.tasks.embeddings.Word2VecTask apply.
+the one update both `Word2Vec` and the Lightning task dlzoo.tasks.embeddings.Word2VecTask apply. On a GPU,
+skip-gram runs the same update on fixed-shape rows (`sgns_window_step`, tested equal to `sgns_step`),
+recorded once as a CUDA graph and replayed, since there the host's kernel launches, not the arithmetic,
+would set the pace.
 
 Deviations from word2vec.c, named:
 - Skip-gram uses the paper's direction, the centre's input vector predicting each context word (the C code
@@ -45,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from dlzoo.embeddings.corpus import Corpus, Sentences, WordCounts, iter_chunks
-from dlzoo.embeddings.sampling import Batch, PairMaker
+from dlzoo.embeddings.sampling import Batch, PairMaker, WindowBatch
 from dlzoo.embeddings.vectors import KeyedVectors
 
 
@@ -106,6 +109,77 @@ def sgns_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, 
 
 
 @torch.inference_mode()
+def sgns_window_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: WindowBatch, lr: float | torch.Tensor,
+                     damp: bool = True, scratch: torch.Tensor | None = None) -> None:
+    """`sgns_step` on the fixed-shape rows of a WindowBatch (a test checks the two agree): every tensor
+    here has a shape set by the batch size alone, so a GPU can record the step once and replay it
+    (GraphedSkipGramStep). `lr` may be a 0-d tensor, for the same reason. A missing context (-1) takes
+    part as word 0 with weight 0, which changes nothing."""
+    centers, windows, negatives = batch.centers, batch.windows, batch.negatives
+    n, k = negatives.shape
+    real = (windows >= 0).to(w_in.dtype)  # (n, 2W) 1 for a real pair
+    contexts = windows.clamp(min=0)  # (n, 2W)
+    clash = ((negatives[:, None, :] == contexts[:, :, None]) * real[:, :, None]).sum(1)  # (n, K)
+    weight = real.sum(1, keepdim=True) - clash  # (n, K) pairs per negative
+    h = w_in.index_select(0, centers)  # (n, D)
+    u_pos = w_out.index_select(0, contexts.view(-1)).view(n, -1, h.shape[1])  # (n, 2W, D)
+    u_neg = w_out.index_select(0, negatives.view(-1)).view(n, k, -1)  # (n, K, D)
+    s_pos = torch.bmm(u_pos, h[:, :, None]).squeeze(2)  # (n, 2W) scores u_o . h
+    s_neg = torch.bmm(u_neg, h[:, :, None]).squeeze(2)  # (n, K) scores u_k . h
+    g_pos = s_pos.sigmoid_().neg_().add_(1.0).mul_(real).mul_(lr)  # (n, 2W) lr (1 - sigma), 0 off the pairs
+    g_neg = s_neg.sigmoid_().mul_(weight).mul_(-lr)  # (n, K) lr weight (0 - sigma)
+    if damp:
+        scratch = torch.zeros(w_out.shape[0], dtype=w_in.dtype, device=w_in.device) if scratch is None else scratch
+        h_sq = torch.linalg.vector_norm(h, dim=-1).square_().mul_(lr / 4)[:, None]  # (n, 1) lr/4 |h|^2
+        bound = torch.cat([(real * h_sq).view(-1), (weight * h_sq).view(-1)])  # (n 2W + n K,)
+        scale = _damping(torch.cat([contexts.view(-1), negatives.view(-1)]), bound, scratch)
+        g_pos.mul_(scale[:g_pos.numel()].view_as(g_pos))
+        g_neg.mul_(scale[g_pos.numel():].view_as(g_neg))
+    dh = torch.bmm(g_neg[:, None, :], u_neg).add_(torch.bmm(g_pos[:, None, :], u_pos)).squeeze(1)  # (n, D)
+    w_out.index_add_(0, contexts.view(-1), (g_pos[:, :, None] * h[:, None, :]).view(-1, h.shape[1]))
+    w_out.index_add_(0, negatives.view(-1), (g_neg[:, :, None] * h[:, None, :]).view(n * k, -1))
+    w_in.index_add_(0, centers, dh)
+
+
+class GraphedSkipGramStep:
+    """`sgns_window_step` recorded once as a CUDA graph and replayed for every batch.
+
+    An eager step is a few dozen small kernels, each launched from Python: on a GPU the host's launching,
+    not the arithmetic, sets the pace. A replayed graph launches them all at once, so a step costs the
+    host four copies into the recorded input buffers and one replay.
+    """
+
+    def __init__(self, w_in: torch.Tensor, w_out: torch.Tensor, batch_size: int, window: int, negative: int,
+                 damp: bool = True) -> None:
+        device = w_in.device
+        self.batch = WindowBatch(torch.zeros(batch_size, dtype=torch.long, device=device),
+                                 torch.full((batch_size, 2 * window), -1, dtype=torch.long, device=device),
+                                 torch.zeros(batch_size, negative, dtype=torch.long, device=device))
+        self.lr = torch.zeros((), dtype=w_in.dtype, device=device)
+        scratch = torch.zeros(w_out.shape[0], dtype=w_in.dtype, device=device)
+
+        def step() -> None:
+            sgns_window_step(w_in, w_out, self.batch, self.lr, damp, scratch)
+
+        side = torch.cuda.Stream(device)  # warm-up runs before recording, as torch.cuda.graph asks; the
+        side.wait_stream(torch.cuda.current_stream(device))  # batch is all padding, so they change nothing
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            step()
+
+    def __call__(self, batch: WindowBatch, lr: float) -> None:
+        self.batch.centers.copy_(batch.centers, non_blocking=True)
+        self.batch.windows.copy_(batch.windows, non_blocking=True)
+        self.batch.negatives.copy_(batch.negatives, non_blocking=True)
+        self.lr.fill_(lr)
+        self.graph.replay()
+
+
+@torch.inference_mode()
 def cbow_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, lr: float, damp: bool = True,
               scratch: torch.Tensor | None = None, with_loss: bool = False) -> torch.Tensor | None:
     """One SGD step of CBOW negative sampling, in place: the mean of each centre's context words predicts the
@@ -143,8 +217,13 @@ def train_step(w_in: torch.Tensor, w_out: torch.Tensor, batch: Batch, sg: bool, 
                with_loss: bool = False) -> torch.Tensor | None:
     """The update of both trainers: a skip-gram (`sg`) or CBOW step at word2vec.c's learning rate, falling
     linearly from `lr` to `min_lr` as `batch.progress` (training words done) goes from 0 to `total_words`."""
-    rate = lr - (lr - min_lr) * min(batch.progress / total_words, 1.0)
+    rate = linear_rate(batch.progress, lr, min_lr, total_words)
     return (sgns_step if sg else cbow_step)(w_in, w_out, batch, rate, damp, scratch, with_loss)
+
+
+def linear_rate(progress: float, lr: float, min_lr: float, total_words: float) -> float:
+    """word2vec.c's learning rate after `progress` of `total_words` training words."""
+    return lr - (lr - min_lr) * min(progress / total_words, 1.0)
 
 
 @dataclass
@@ -166,9 +245,10 @@ class Word2Vec:
     (default 20,000 on CPU; 1,000,000 on a GPU, where each chunk costs a few host-device syncs and the
     steps between them queue up without waiting); `damp` the step bound of the module docstring. With
     `workers` > 1 training is Hogwild and not bit-reproducible; with 1 worker, `seed` fixes the result.
-    `device="cuda"` runs the same code on a GPU with one worker: a step is a few dozen small kernels, so
-    a larger `batch_size` buys speed there, at some quality on a small corpus (fewer steps in all;
-    scripts/bench_word2vec.py measures both).
+    `device="cuda"` trains on a GPU with one worker: skip-gram replays one recorded CUDA graph of
+    `sgns_window_step` per batch (GraphedSkipGramStep), CBOW runs the eager step. A larger `batch_size`
+    is faster there but takes fewer steps in all, which costs quality on a small corpus;
+    scripts/bench_word2vec.py measures both.
     """
 
     def __init__(self, dim: int = 100, window: int = 5, negative: int = 5, min_count: int = 5,
@@ -235,6 +315,12 @@ class Word2Vec:
 
     def _work(self, jobs, maker: PairMaker, total_words: int, seed: int) -> None:
         generator = torch.Generator(self.device).manual_seed(seed)
+        if self.device.type == "cuda" and self.sg:
+            step = GraphedSkipGramStep(self.w_in, self.w_out, self.batch_size, self.window, self.negative, self.damp)
+            for chunk, done in jobs:
+                for batch in maker.window_batches(chunk, generator, done):
+                    step(batch, linear_rate(batch.progress, self.lr, self.min_lr, total_words))
+            return
         scratch = torch.zeros(len(self.vocab), device=self.device)
         for chunk, done in jobs:
             for batch in maker.batches(chunk, generator, done):

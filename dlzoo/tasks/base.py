@@ -9,6 +9,7 @@ a checkpoint then loads with ``load_from_checkpoint`` in a fresh process under t
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -81,6 +82,23 @@ class TaskModule(L.LightningModule):
         self._compiled: Any = None  # torch.compile(net), kept out of the module tree (and state_dict keys)
         self._unchecked_losses: list[tuple[torch.Tensor, int, int, int]] = []  # see check_finite
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets _current_fx_name before and after every hook it calls, some 40 times a training
+        # step. nn.Module.__setattr__ checks the value against parameters, buffers and submodules first,
+        # which made those sets a measurable share of a small model's step (scripts/bench_runner.py); a
+        # string or None is none of those, so it is stored directly.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        # The usual batch, a plain tuple or list of tensors, moves without Lightning's generic walk over
+        # nested collections, another per-step cost that showed in a small model's step time.
+        if type(batch) in (tuple, list) and all(isinstance(t, torch.Tensor) for t in batch):
+            return type(batch)(t.to(device, non_blocking=device.type == "cuda") for t in batch)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def setup(self, stage: str) -> None:
         mode = self.hparams.channels_last
         has_conv = any(isinstance(m, nn.Conv2d) for m in self.net.modules())
@@ -125,8 +143,8 @@ class TaskModule(L.LightningModule):
         """
         where = (self.current_epoch, batch_idx, self.global_step)
         if loss.device.type == "cpu":
-            if not torch.isfinite(loss):
-                self._diverged(loss.item(), *where)
+            if not math.isfinite(value := loss.item()):
+                self._diverged(value, *where)
             return
         self._unchecked_losses.append((loss.detach(), *where))
         if len(self._unchecked_losses) < self.trainer.log_every_n_steps and not self.trainer.is_last_batch:
