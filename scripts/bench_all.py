@@ -23,7 +23,7 @@ SCRIPTS = Path(__file__).resolve().parent
 # name: (arguments, arguments with --quick)
 BENCHES = {
     "runner": ([], ["--repeats", "1"]),
-    "cnn": ([], ["--repeats", "1", "--steps", "5"]),
+    "cnn": ([], ["--rounds-scale", "0.1", "--models", "LeNet-5", "ResNet-18"]),
     "rnn": ([], ["--repeats", "1"]),
     "beam": ([], ["--repeats", "1"]),
     "detection": ([], ["--repeats", "1", "--sizes", "1000", "10000", "--images", "500"]),

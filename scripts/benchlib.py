@@ -90,11 +90,13 @@ def runner_loop(
     return (timer.end - timer.start) / steps
 
 
-def interleaved(measures: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Best seconds per step of each measure over ``repeats`` rounds, alternating between them so
-    that a change in machine load hits both alike."""
-    best = {name: float("inf") for name in measures}
-    for _ in range(repeats):
+def alternating_medians(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Every timing of each measure over ``rounds`` rounds, the measures taking turns within a round, so
+    that a change in machine load hits them alike. Compare medians: on a shared machine a run can be 10 %
+    faster or slower than the last one, and the best of a few runs rewards whichever side got the luckiest
+    run."""
+    times: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
         for name, measure in measures.items():
-            best[name] = min(best[name], measure())
-    return best
+            times[name].append(measure())
+    return times

@@ -37,7 +37,7 @@ section() {  # section TITLE COMMAND...: runs COMMAND, its stdout into the repor
 
 section "Tests that need CUDA" "$py" -m pytest -q -p no:cacheprovider -k cuda tests
 section "Experiments on CUDA, and the default job in full" "$py" scripts/gpu_check.py
-section "bench_cnn" "$py" scripts/bench_cnn.py --device cuda --repeats 2
+section "bench_cnn" "$py" scripts/bench_cnn.py --device cuda --rounds-scale 0.34
 section "bench_runner" "$py" scripts/bench_runner.py --device cuda --repeats 1 --cases mlp256 lenet5 char_lstm
 section "bench_rnn" "$py" scripts/bench_rnn.py --devices cuda --repeats 3
 section "bench_word2vec" "$py" scripts/bench_word2vec.py --repeats 1
