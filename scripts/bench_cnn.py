@@ -4,10 +4,11 @@
 
 Prints images/s for LeNet-5, ResNet-18 and VGG-11 at batch 64 (32x32 inputs, random data), and the
 runner's overhead against the plain loop (bar on the CPU: <= 5 %). Each round times a plain loop, the
-runner, then a plain loop again, each over the same steps after a warm-up; the table gives the medians
-over the rounds. Overhead is the runner's median against the median of all plain runs, and "plain
-vs plain" compares the first plain run of each round with the second: how far two identical runs
-drift apart on this machine, the resolution of the overhead column. With ``--device cuda`` the same
+plain loop's step as a bare LightningModule under a Trainer with nothing else on, the runner, then a
+plain loop again, each over the same steps after a warm-up; the table gives the medians over the
+rounds. Overheads are against the median of all plain runs: the bare Lightning column is the share
+that is Lightning's own. "plain vs plain" compares the first plain run of each round with the second:
+how far two identical runs drift apart on this machine, the resolution of the overhead columns. With ``--device cuda`` the same
 rows run on the GPU (fp32 on both sides), then ResNet-50 at 224x224 with bf16 autocast and
 channels_last is compared against fp32.
 """
@@ -20,7 +21,7 @@ import torch
 
 import statistics
 
-from benchlib import alternating_medians, plain_loop, runner_loop, synthetic_loader
+from benchlib import alternating_medians, bare_lightning_loop, plain_loop, runner_loop, synthetic_loader
 
 # name: (net config, input shape, timed steps, rounds): a LeNet-5 step takes milliseconds on the CPU, so it
 # gets many short rounds; a VGG-11 step takes a second, so a few rounds of fewer steps.
@@ -44,9 +45,10 @@ def main() -> None:
     from hydra.utils import instantiate
 
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{where}, batch {args.batch}; medians over alternating rounds (plain, runner, plain)")
-    print("| model | steps x rounds | plain loop (img/s) | dlzoo runner (img/s) | runner overhead | plain vs plain |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"{where}, batch {args.batch}; medians over alternating rounds (plain, bare Lightning, runner, plain)")
+    print("| model | steps x rounds | plain loop (img/s) | dlzoo runner (img/s) | runner overhead "
+          "| bare Lightning overhead | plain vs plain |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
         config, shape, steps, rounds = MODELS[name]
         rounds = max(1, round(rounds * args.rounds_scale))
@@ -54,6 +56,7 @@ def main() -> None:
         times = alternating_medians(
             {
                 "plain": lambda: plain_loop(instantiate(config), loader, 1e-3, steps, args.warmup, args.device),
+                "bare": lambda: bare_lightning_loop(instantiate(config), loader, 1e-3, steps, args.warmup, accelerator),
                 "runner": lambda: runner_loop(
                     config, loader, 1e-3, steps, args.warmup, accelerator, {"channels_last": False}
                 ),
@@ -62,10 +65,10 @@ def main() -> None:
             rounds,
         )
         plain = statistics.median(times["plain"] + times["plain again"])
-        runner = statistics.median(times["runner"])
+        runner, bare = statistics.median(times["runner"]), statistics.median(times["bare"])
         drift = statistics.median(times["plain again"]) / statistics.median(times["plain"]) - 1
         print(f"| {name} | {steps} x {rounds} | {args.batch / plain:.0f} | {args.batch / runner:.0f} "
-              f"| {runner / plain - 1:+.1%} | {drift:+.1%} |", flush=True)
+              f"| {runner / plain - 1:+.1%} | {bare / plain - 1:+.1%} | {drift:+.1%} |", flush=True)
 
     if args.device == "cuda":
         config = {"_target_": "dlzoo.models.resnet.resnet50", "num_classes": 1000}

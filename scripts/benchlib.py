@@ -66,6 +66,34 @@ class StepTimer(L.Callback):
         self.end = time.perf_counter()
 
 
+class _BareModule(L.LightningModule):
+    """The plain loop's step as a LightningModule and nothing else."""
+
+    def __init__(self, net: nn.Module, lr: float) -> None:
+        super().__init__()
+        self.net, self.lr = net, lr
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self.net(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+
+
+def bare_lightning_loop(net: nn.Module, loader: DataLoader, lr: float, steps: int, warmup: int,
+                        accelerator: str = "cpu") -> float:
+    """Seconds per step of the plain loop's step under a Lightning Trainer with nothing else on (no
+    logging, progress bar or checkpoints): the share of the runner's overhead that is Lightning's own."""
+    timer = StepTimer(warmup)
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=1, max_steps=warmup + steps, logger=False, enable_checkpointing=False,
+        enable_model_summary=False, enable_progress_bar=False, callbacks=[timer], num_sanity_val_steps=0,
+    )
+    trainer.fit(_BareModule(net, lr), train_dataloaders=loader)
+    return (timer.end - timer.start) / steps
+
+
 def runner_loop(
     net_config: dict,
     loader: DataLoader,
