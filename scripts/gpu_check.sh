@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One prepared check for a CUDA machine: the tests that need CUDA, every experiment for one batch on the
 # GPU, the default job in full (bf16-mixed, then with torch.compile), then the throughput benchmarks on
-# CUDA. Under 8 minutes on one H100 (355 s measured). Writes OUT_DIR/gpu_check.md (the tables) and OUT_DIR/gpu_check.log (everything else).
+# CUDA. Under 8 minutes on one H100 (355 s measured). Writes OUT_DIR/gpu_check.md (the tables) and
+# OUT_DIR/gpu_check.log (everything else).
 #
 #   DLZOO_DATA_DIR=/path/to/data bash scripts/gpu_check.sh [OUT_DIR]
 #
