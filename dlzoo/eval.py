@@ -10,7 +10,6 @@ every split (loss and accuracy of train, val and test, as the data has them) go 
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 
 import hydra
@@ -18,7 +17,7 @@ from omegaconf import DictConfig
 
 from dlzoo.checkpoint import read_checkpoint
 from dlzoo.config import CONFIG_DIR, to_plain
-from dlzoo.errors import DlzooError
+from dlzoo.errors import DlzooError, exit_on_error
 from dlzoo.tasks.base import TaskModule, build
 from dlzoo.train import evaluate_splits, write_metrics
 
@@ -53,11 +52,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 def _main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_error("dlzoo-eval"):
         evaluate(cfg)
-    except DlzooError as err:
-        print(f"dlzoo-eval: error: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main() -> None:

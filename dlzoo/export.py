@@ -27,7 +27,6 @@ outside the network; they are refused.
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import hydra
@@ -35,7 +34,7 @@ import torch
 from omegaconf import DictConfig
 
 from dlzoo.config import CONFIG_DIR
-from dlzoo.errors import DlzooError
+from dlzoo.errors import DlzooError, exit_on_error
 from dlzoo.tasks.base import TaskModule, build
 
 # format -> file name written into the run folder
@@ -123,11 +122,8 @@ def export(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export")
 def _main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_error("dlzoo-export"):
         export(cfg)
-    except DlzooError as err:
-        print(f"dlzoo-export: error: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main() -> None:

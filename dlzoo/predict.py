@@ -23,7 +23,7 @@ import hydra
 from omegaconf import DictConfig
 
 from dlzoo.config import CONFIG_DIR
-from dlzoo.errors import DlzooError
+from dlzoo.errors import DlzooError, exit_on_error
 
 POSITIONAL: list[str] = []  # the inputs given without '=', taken out of sys.argv before Hydra parses it
 
@@ -44,12 +44,9 @@ def predict(cfg: DictConfig, inputs: list[str]) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 def _main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_error("dlzoo-predict"):
         for line in predict(cfg, [*POSITIONAL, *(cfg.get("inputs") or [])]):
             print(line)
-    except DlzooError as err:
-        print(f"dlzoo-predict: error: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dlzoo.callbacks import RNGState
 from dlzoo.checkpoint import AtomicCheckpointIO, read_checkpoint
 from dlzoo.config import CONFIG_DIR, to_plain
-from dlzoo.errors import DlzooError
+from dlzoo.errors import DlzooError, exit_on_error
 from dlzoo.model_card import write_model_card
 from dlzoo.tasks.base import TaskModule, build
 
@@ -202,11 +201,8 @@ def train(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    try:
+    with exit_on_error("dlzoo-train"):
         return train(cfg)
-    except DlzooError as err:
-        print(f"dlzoo-train: error: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main() -> None:
